@@ -1,0 +1,1 @@
+"""The CP-SAT model: variables, the policies' constraints, the objective and the warm start."""

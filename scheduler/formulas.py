@@ -1,0 +1,137 @@
+"""Every formula of a placement, in one place, shared by the optimiser, the greedy start,
+the validator and the reports so that none of them can drift from the others.
+
+For request ``r`` of class ``c`` placed on pool ``p`` (site ``s``) at slot ``t``:
+
+- run hours      ``h(r, p) = ceil(duration_hours_r / speed_p)``
+- cost (fen)     ``cost = accelerators_r * h * price_fen_per_hour_p`` (the same for everyone, Art. 67)
+- subsidy pct    ``ratio_pct_v + domestic_bonus_pct [p domestic] + green_bonus_pct [green_share_s >= threshold]``
+- entitlement    ``floor(cost * pct / 100)`` when ``t`` lies in the voucher's validity, else 0
+- energy (Wh)    ``accelerators_r * h * power_w_p * pue_s``
+- CO2 (g)        ``energy_wh * grid_co2_g_per_kwh_s * (1 - green_share_s) / 1000``
+- value (milli)  ``1000 * class_weight_c * accelerators_r * duration_hours_r`` (requested work, so a
+  faster pool is not penalised)
+- score (milli)  ``value - carbon_weight_per_kg * co2_g - delay(r) * (t - earliest_slot_r)`` with
+  ``delay(r) = round(value * delay_weight_per_slot)``
+
+The objective maximised is the sum of the scores of the placed requests.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from scheduler.domain import Placement, Pool, Problem, Request
+
+MILLI = 1000
+
+
+def run_hours(request: Request, pool: Pool) -> int:
+    return math.ceil(Fraction(request.duration_hours) / pool.speed)
+
+
+def run_slots(problem: Problem, request: Request, pool: Pool) -> int:
+    return problem.horizon.slots_for_hours(run_hours(request, pool))
+
+
+def start_range(problem: Problem, request: Request, pool: Pool) -> range:
+    """Start slots at which ``request`` fits its window and the horizon on ``pool`` (may be empty)."""
+    first = max(request.earliest_slot, 0)
+    last = min(request.deadline_slot, problem.horizon.slots) - run_slots(problem, request, pool)
+    return range(first, last + 1)
+
+
+def cost_fen(request: Request, pool: Pool) -> int:
+    return request.accelerators * run_hours(request, pool) * pool.price_fen_per_hour
+
+
+def subsidy_pct(problem: Problem, request: Request, pool: Pool) -> int:
+    """Voucher ratio plus the programme's reward bonuses; 0 without a voucher."""
+    if request.voucher_id is None:
+        return 0
+    programme = problem.programme
+    pct = problem.voucher_by_id[request.voucher_id].ratio_pct
+    if pool.domestic:
+        pct += programme.domestic_bonus_pct
+    if problem.site_by_id[pool.site_id].green_share >= programme.green_share_threshold:
+        pct += programme.green_bonus_pct
+    return min(pct, 100)
+
+
+def entitlement_fen(problem: Problem, request: Request, pool: Pool, start_slot: int) -> int:
+    """What the request's voucher owes for this placement, before balance and budget limits."""
+    if request.voucher_id is None or not problem.voucher_by_id[request.voucher_id].valid_at(start_slot):
+        return 0
+    return cost_fen(request, pool) * subsidy_pct(problem, request, pool) // 100
+
+
+def energy_wh(problem: Problem, request: Request, pool: Pool) -> int:
+    site = problem.site_by_id[pool.site_id]
+    return round(request.accelerators * run_hours(request, pool) * pool.power_w * site.pue)
+
+
+def co2_g(problem: Problem, request: Request, pool: Pool) -> int:
+    site = problem.site_by_id[pool.site_id]
+    return round(energy_wh(problem, request, pool) * site.grid_co2_g_per_kwh * (1 - site.green_share) / 1000)
+
+
+def value_milli(problem: Problem, request: Request) -> int:
+    weight = problem.policy.class_weights[problem.org_by_id[request.org_id].org_class]
+    return round(MILLI * weight * request.accelerators * request.duration_hours)
+
+
+def carbon_penalty_milli(problem: Problem, request: Request, pool: Pool) -> int:
+    # weight is per kg and co2 in g: (w * g / 1000) points = w * g milli-points
+    return round(problem.policy.carbon_weight_per_kg * co2_g(problem, request, pool))
+
+
+def delay_penalty_milli_per_slot(problem: Problem, request: Request) -> int:
+    return round(value_milli(problem, request) * problem.policy.delay_weight_per_slot)
+
+
+def score_milli(problem: Problem, request: Request, pool: Pool, start_slot: int) -> int:
+    return (
+        value_milli(problem, request)
+        - carbon_penalty_milli(problem, request, pool)
+        - delay_penalty_milli_per_slot(problem, request) * (start_slot - request.earliest_slot)
+    )
+
+
+def objective_milli(problem: Problem, plan: tuple[Placement, ...]) -> int:
+    """The objective of ``plan``, recomputed from the formulas above."""
+    return sum(
+        score_milli(problem, problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id], p.start_slot)
+        for p in plan
+    )
+
+
+def room_left(problem: Problem, pool: Pool) -> list[int]:
+    """Accelerators free in each slot after maintenance and earlier commitments."""
+    used = [0] * problem.horizon.slots
+    for commitment in problem.commitments:
+        if commitment.pool_id == pool.id:
+            for slot in range(max(commitment.start_slot, 0), min(commitment.end_slot, problem.horizon.slots)):
+                used[slot] += commitment.accelerators
+    return [max(0, pool.available(slot) - used[slot]) for slot in range(problem.horizon.slots)]
+
+
+def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
+    """Accelerators that non-SME classes may still take in each slot (the SME reserve rule).
+
+    In slots from :attr:`Problem.release_slot` on, non-SME classes together hold at most
+    ``floor(available * (100 - sme_reserve_pct) / 100)``; earlier slots are lent to everyone.
+    """
+    room = room_left(problem, pool)
+    used = [0] * problem.horizon.slots
+    for commitment in problem.commitments:
+        if commitment.pool_id == pool.id and not commitment.sme:
+            for slot in range(max(commitment.start_slot, 0), min(commitment.end_slot, problem.horizon.slots)):
+                used[slot] += commitment.accelerators
+    release = problem.release_slot
+    return [
+        room[slot]
+        if slot < release
+        else min(room[slot], max(0, problem.policy.non_sme_cap(pool.available(slot)) - used[slot]))
+        for slot in range(problem.horizon.slots)
+    ]

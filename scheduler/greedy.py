@@ -1,0 +1,76 @@
+"""The greedy plan that warm-starts the optimiser and is its fallback.
+
+Requests in order of class weight (highest first), then deadline, then size; each takes the
+(pool, start) with the best score among those that fit every rule given the requests already placed.
+Subsidies are paid in arrival order of the greedy pass, in full while voucher and budget last.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler import formulas
+from scheduler.domain import Placement, Problem, Request
+
+
+def _fits(room: np.ndarray, accelerators: int, run: int, starts: range) -> np.ndarray:
+    """Mask over ``starts``: the run of ``run`` slots from each start has ``accelerators`` free throughout."""
+    ok = (room >= accelerators).astype(np.int32)
+    window_ok = np.convolve(ok, np.ones(run, dtype=np.int32), mode="valid") == run  # index = start slot
+    return window_ok[starts.start : starts.stop]
+
+
+def greedy_order(problem: Problem) -> list[Request]:
+    weights = problem.policy.class_weights
+
+    def key(request: Request) -> tuple:
+        org_class = problem.org_by_id[request.org_id].org_class
+        return (-weights[org_class], request.deadline_slot, -request.accelerators * request.duration_hours, request.id)
+
+    return sorted(problem.requests, key=key)
+
+
+def greedy_plan(problem: Problem) -> tuple[Placement, ...]:
+    room = {p.id: np.array(formulas.room_left(problem, p), dtype=np.int64) for p in problem.pools}
+    non_sme_room = {p.id: np.array(formulas.non_sme_room_left(problem, p), dtype=np.int64) for p in problem.pools}
+    voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
+    budget_left = problem.programme.voucher_budget_fen
+    plan: list[Placement] = []
+    for request in greedy_order(problem):
+        sme = problem.is_sme(request)
+        best: tuple[int, Placement] | None = None
+        for pool in problem.eligible_pools(request):
+            starts = formulas.start_range(problem, request, pool)
+            if not starts:
+                continue
+            run = formulas.run_slots(problem, request, pool)
+            fits = _fits(room[pool.id], request.accelerators, run, starts)
+            if not sme:
+                fits &= _fits(non_sme_room[pool.id], request.accelerators, run, starts)
+            cost = formulas.cost_fen(request, pool)
+            for offset in np.flatnonzero(fits):
+                start = starts.start + int(offset)
+                subsidy = formulas.entitlement_fen(problem, request, pool, start)
+                if request.voucher_id is not None:
+                    subsidy = min(subsidy, voucher_left[request.voucher_id], budget_left)
+                if request.max_cost_fen is not None and cost - subsidy > request.max_cost_fen:
+                    continue
+                score = formulas.score_milli(problem, request, pool, start)
+                if best is None or score > best[0]:
+                    best = (score, Placement(request.id, pool.id, start, cost, subsidy))
+                break  # later starts on this pool only add delay
+        if best is None:
+            continue
+        placement = best[1]
+        pool = problem.pool_by_id[placement.pool_id]
+        end = placement.start_slot + formulas.run_slots(problem, request, pool)
+        room[pool.id][placement.start_slot : end] -= request.accelerators
+        if sme:
+            np.minimum(non_sme_room[pool.id], room[pool.id], out=non_sme_room[pool.id])
+        else:
+            non_sme_room[pool.id][placement.start_slot : end] -= request.accelerators
+        if request.voucher_id is not None:
+            voucher_left[request.voucher_id] -= placement.subsidy_fen
+            budget_left -= placement.subsidy_fen
+        plan.append(placement)
+    return tuple(plan)

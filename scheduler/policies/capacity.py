@@ -1,0 +1,33 @@
+"""In every slot no pool holds more accelerators than its capacity, less maintenance and earlier commitments.
+
+``sum(accelerators_r for r on pool p running in slot t) <= room_left(p)[t]``
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scheduler import formulas
+from scheduler.domain import Placement, Problem
+from scheduler.policies.base import Violation, add_limit, known_placements, usage_by_slot
+
+if TYPE_CHECKING:
+    from scheduler.cpsat.variables import ModelContext
+
+
+def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
+    found: list[Violation] = []
+    placed = known_placements(problem, plan)
+    for pool in problem.pools:
+        used = usage_by_slot(problem, placed, pool.id)
+        room = formulas.room_left(problem, pool)
+        for slot, (u, r) in enumerate(zip(used, room, strict=True)):
+            if u > r:
+                found.append(Violation("capacity", f"holds {u} accelerators, only {r} are free", None, pool.id, slot))
+    return found
+
+
+def encode(ctx: ModelContext) -> None:
+    for pool in ctx.problem.pools:
+        room = formulas.room_left(ctx.problem, pool)
+        add_limit(ctx, ctx.options_by_pool.get(pool.id, []), pool.capacity, room, f"capacity_{pool.id}")

@@ -1,0 +1,132 @@
+"""Why a request was not placed: a code and a sentence an applicant can understand (Art. 16).
+
+The checks run from the request's own limits outwards: eligibility, window, price, capacity
+before this round, then what this round's other placements took.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler import formulas
+from scheduler.domain import Placement, Problem, Request
+from scheduler.policies.base import usage_by_slot
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    sentence: str
+
+
+def _window_fits(room: np.ndarray, accelerators: int, run: int, starts: range) -> list[int]:
+    return [s for s in starts if room[s : s + run].min(initial=accelerators) >= accelerators]
+
+
+def explain(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, Reason]:
+    """A reason for every request of ``problem`` that ``plan`` leaves unplaced."""
+    placed = {p.request_id for p in plan}
+    used = {pool.id: np.array(usage_by_slot(problem, plan, pool.id)) for pool in problem.pools}
+    used_non_sme = {
+        pool.id: np.array(
+            usage_by_slot(problem, plan, pool.id, lambda p: not problem.is_sme(problem.request_by_id[p.request_id]))
+        )
+        for pool in problem.pools
+    }
+    voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
+    for p in plan:
+        voucher_id = problem.request_by_id[p.request_id].voucher_id
+        if voucher_id is not None:
+            voucher_left[voucher_id] -= p.subsidy_fen
+    budget_left = problem.programme.voucher_budget_fen - sum(p.subsidy_fen for p in plan)
+    return {
+        r.id: _reason(problem, r, used, used_non_sme, voucher_left, budget_left)
+        for r in problem.requests
+        if r.id not in placed
+    }
+
+
+def _reason(
+    problem: Problem, request: Request, used: dict, used_non_sme: dict, voucher_left: dict[str, int], budget_left: int
+) -> Reason:
+    by_type_site = [
+        p
+        for p in problem.pools
+        if (request.accelerator_types is None or p.accelerator_type in request.accelerator_types)
+        and (request.sites is None or p.site_id in request.sites)
+    ]
+    if not by_type_site:
+        return Reason("no_eligible_pool", "No pool offers an accepted accelerator type at an accepted site.")
+    pools = problem.eligible_pools(request)
+    if not pools:
+        largest = max(p.capacity for p in by_type_site)
+        return Reason(
+            "too_large", f"It asks for {request.accelerators} accelerators; the largest eligible pool has {largest}."
+        )
+    fitting = [p for p in pools if formulas.start_range(problem, request, p)]
+    if not fitting:
+        return Reason(
+            "window_too_short",
+            "The time window between earliest start and deadline is shorter than the run on every eligible pool.",
+        )
+    limit = request.max_cost_fen
+
+    def affordable(pool, start: int, subsidy_left: int | None = None) -> bool:
+        if limit is None:
+            return True
+        subsidy = formulas.entitlement_fen(problem, request, pool, start)
+        if subsidy_left is not None:
+            subsidy = min(subsidy, subsidy_left)
+        return formulas.cost_fen(request, pool) - subsidy <= limit
+
+    priced = [(p, s) for p in fitting for s in formulas.start_range(problem, request, p) if affordable(p, s)]
+    if not priced:
+        return Reason(
+            "cost_above_max", "Its cost after the full voucher subsidy is above its max_cost on every eligible pool."
+        )
+    sme = problem.is_sme(request)
+    free_before, free_now, non_sme_blocked = [], [], []
+    for pool in {p for p, _ in priced}:
+        room = np.array(formulas.room_left(problem, pool))
+        run = formulas.run_slots(problem, request, pool)
+        starts = [s for p, s in priced if p is pool]
+        fits_before = set(_window_fits(room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
+        free_before += [(pool, s) for s in starts if s in fits_before]
+        room_now = room - used[pool.id]
+        fits_now = set(_window_fits(room_now, request.accelerators, run, range(starts[0], starts[-1] + 1)))
+        candidates = [(pool, s) for s in starts if s in fits_now]
+        if not sme and candidates:
+            reserve_room = np.array(formulas.non_sme_room_left(problem, pool)) - used_non_sme[pool.id]
+            reserve_room = np.minimum(reserve_room, room_now)
+            fits_reserve = set(_window_fits(reserve_room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
+            non_sme_blocked += [c for c in candidates if c[1] not in fits_reserve]
+            candidates = [c for c in candidates if c[1] in fits_reserve]
+        free_now += candidates
+    if not free_before:
+        return Reason("capacity_full", "Every eligible pool is fully booked or under maintenance for the whole window.")
+    if not free_now and non_sme_blocked:
+        return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
+    if not free_now:
+        return Reason(
+            "outranked",
+            "Capacity in its window went to requests of higher value (class weight × accelerator-hours) in this round.",
+        )
+    if limit is not None and request.voucher_id is not None:
+        left = min(voucher_left[request.voucher_id], budget_left)
+        if not any(affordable(p, s, left) for p, s in free_now):
+            if budget_left <= voucher_left[request.voucher_id]:
+                return Reason(
+                    "budget_exhausted",
+                    "The programme's voucher budget is spent, and without the subsidy its cost is above its max_cost.",
+                )
+            return Reason(
+                "voucher_exhausted",
+                "Its voucher's balance is spent, and without the subsidy its cost is above its max_cost.",
+            )
+    return Reason(
+        "not_selected",
+        "Room existed, but the optimiser did not place it within its time limit "
+        "(or its carbon cost outweighed its value).",
+    )
