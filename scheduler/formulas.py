@@ -117,12 +117,13 @@ def room_left(problem: Problem, pool: Pool) -> list[int]:
 
 
 def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
-    """Accelerators that non-SME classes may still take in each slot (the SME reserve rule).
+    """Accelerators that non-SME classes may still take in each slot under the SME reserve rule alone
+    (the capacity rule limits them too).
 
     In slots from :attr:`Problem.release_slot` on, non-SME classes together hold at most
-    ``floor(available * (100 - sme_reserve_pct) / 100)``; earlier slots are lent to everyone.
+    ``floor(available * (100 - sme_reserve_pct) / 100)``, less their earlier commitments; earlier slots
+    are lent to everyone, so there the reserve sets no limit below the pool's capacity.
     """
-    room = room_left(problem, pool)
     used = [0] * problem.horizon.slots
     for commitment in problem.commitments:
         if commitment.pool_id == pool.id and not commitment.sme:
@@ -130,8 +131,6 @@ def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
                 used[slot] += commitment.accelerators
     release = problem.release_slot
     return [
-        room[slot]
-        if slot < release
-        else min(room[slot], max(0, problem.policy.non_sme_cap(pool.available(slot)) - used[slot]))
+        pool.capacity if slot < release else max(0, problem.policy.non_sme_cap(pool.available(slot)) - used[slot])
         for slot in range(problem.horizon.slots)
     ]

@@ -87,26 +87,32 @@ def _reason(
             "cost_above_max", "Its cost after the full voucher subsidy is above its max_cost on every eligible pool."
         )
     sme = problem.is_sme(request)
-    free_before, free_now, non_sme_blocked = [], [], []
+    # (pool, start) pairs that fit: physically before this round, within the non-SME share before this
+    # round, physically now, and within every limit now
+    free_before, share_before, physical_now, free_now = [], [], [], []
     for pool in {p for p, _ in priced}:
-        room = np.array(formulas.room_left(problem, pool))
         run = formulas.run_slots(problem, request, pool)
         starts = [s for p, s in priced if p is pool]
-        fits_before = set(_window_fits(room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
-        free_before += [(pool, s) for s in starts if s in fits_before]
+
+        def fitting(room: np.ndarray, pool=pool, run=run, starts=starts) -> list:
+            fits = set(_window_fits(room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
+            return [(pool, s) for s in starts if s in fits]
+
+        room = np.array(formulas.room_left(problem, pool))
         room_now = room - used[pool.id]
-        fits_now = set(_window_fits(room_now, request.accelerators, run, range(starts[0], starts[-1] + 1)))
-        candidates = [(pool, s) for s in starts if s in fits_now]
-        if not sme and candidates:
-            reserve_room = np.array(formulas.non_sme_room_left(problem, pool)) - used_non_sme[pool.id]
-            reserve_room = np.minimum(reserve_room, room_now)
-            fits_reserve = set(_window_fits(reserve_room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
-            non_sme_blocked += [c for c in candidates if c[1] not in fits_reserve]
-            candidates = [c for c in candidates if c[1] in fits_reserve]
-        free_now += candidates
+        if sme:
+            share, share_now = room, room_now
+        else:
+            non_sme_room = np.array(formulas.non_sme_room_left(problem, pool))
+            share = np.minimum(room, non_sme_room)
+            share_now = np.minimum(room_now, non_sme_room - used_non_sme[pool.id])
+        free_before += fitting(room)
+        share_before += fitting(share)
+        physical_now += fitting(room_now)
+        free_now += fitting(share_now)
     if not free_before:
         return Reason("capacity_full", "Every eligible pool is fully booked or under maintenance for the whole window.")
-    if not free_now and non_sme_blocked:
+    if not share_before or (not free_now and physical_now):
         return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
     if not free_now:
         return Reason(

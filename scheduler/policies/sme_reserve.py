@@ -32,7 +32,7 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
                 found.append(
                     Violation(
                         "sme_reserve",
-                        f"non-SME requests hold {used[slot]} accelerators where the SME reserve leaves them {room[slot]}",
+                        f"non-SME requests hold {used[slot]} accelerators; the SME reserve leaves them {room[slot]}",
                         None,
                         pool.id,
                         slot,
@@ -45,7 +45,7 @@ def encode(ctx: ModelContext) -> None:
     problem = ctx.problem
     for pool in problem.pools:
         room = formulas.non_sme_room_left(problem, pool)
-        if room == formulas.room_left(problem, pool):
+        if all(r >= pool.capacity for r in room):
             continue
         options = [o for o in ctx.options_by_pool.get(pool.id, []) if not problem.is_sme(o.request)]
         add_limit(ctx, options, pool.capacity, room, f"reserve_{pool.id}")

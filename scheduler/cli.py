@@ -1,0 +1,145 @@
+"""``pcs``: the command line. Thin: it parses arguments and calls the core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from scheduler.errors import InputError
+from scheduler.reports import allocations_frame, kpis, pool_frame, read_allocations
+from scheduler.scenario_writer import write_scenario
+from scheduler.scenarios import load_scenario
+from scheduler.solve import Result, SolveParams, solve
+from scheduler.validate import violations
+
+
+def _progress(elapsed_s: float, objective: float, bound: float) -> None:
+    print(f"  {elapsed_s:7.1f} s  plan value {objective:,.1f}  bound {bound:,.1f}", file=sys.stderr, flush=True)
+
+
+def _kpi_table(figures: dict, result: Result) -> str:
+    per_class = ", ".join(f"{c} {v['placed']}/{v['requested']}" for c, v in figures["placed_by_class"].items())
+    rows = [
+        ("requests placed", f"{figures['placed']} of {figures['requests']}"),
+        ("placed by class", per_class),
+        ("utilisation", f"{figures['utilisation_pct']:.1f} %"),
+        ("SME share of accelerator-hours", f"{figures['sme_share_pct']:.1f} %"),
+        ("SME demand served", f"{figures['sme_demand_served_pct']:.1f} %"),
+        ("subsidy paid", f"CNY {figures['subsidy_paid_cny']:,.2f}"),
+        ("voucher budget left", f"CNY {figures['budget_left_cny']:,.2f}"),
+        ("energy", f"{figures['energy_mwh']:,.1f} MWh"),
+        ("CO2", f"{figures['co2_t']:,.1f} t"),
+        ("mean start delay", f"{figures['mean_start_delay_h']:.1f} h"),
+        ("greedy start value", f"{result.greedy_objective:,.1f}"),
+        (
+            "final value",
+            f"{result.objective:,.1f} ({result.objective / max(result.greedy_objective, 1e-9):.3f}× greedy)",
+        ),
+        ("upper bound", f"{result.bound:,.1f}"),
+        ("gap", f"{100 * result.gap:.2f} %"),
+        ("status", f"{result.status}: {result.message} ({result.wall_time_s:.1f} s)"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    problem = scenario.problem
+    print(
+        f"Scenario {scenario.name}: {len(problem.requests)} requests, {len(problem.pools)} pools, "
+        f"{problem.horizon.slots} slots of {problem.horizon.slot_minutes} min; solving for up to "
+        f"{args.time_limit:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    params = SolveParams(
+        time_limit_s=args.time_limit,
+        seed=args.seed,
+        num_workers=args.workers,
+        progress=None if args.quiet else _progress,
+    )
+    result = solve(problem, params)
+    figures = kpis(problem, result.plan)
+    pools = pool_frame(problem, result.plan)
+    print(_kpi_table(figures, result))
+    print()
+    print(
+        pools[["pool_id", "site", "accelerator_type", "capacity", "utilisation_pct"]].to_string(
+            index=False, float_format=lambda v: f"{v:.1f}"
+        )
+    )
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        allocations_frame(problem, result.plan, result.reasons).to_csv(out / "allocations.csv", index=False)
+        summary = {
+            "scenario": scenario.name,
+            "solve": {
+                "status": result.status,
+                "message": result.message,
+                "solver_status": result.solver_status,
+                "objective": result.objective,
+                "greedy_objective": result.greedy_objective,
+                "bound": result.bound,
+                "gap": result.gap,
+                "wall_time_s": round(result.wall_time_s, 3),
+                "time_limit_s": args.time_limit,
+                "seed": args.seed,
+                "workers": args.workers,
+            },
+            "kpis": figures,
+            "pools": pools.round(3).to_dict(orient="records"),
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        write_scenario(scenario, out)
+        print(
+            f"\nwrote {out / 'allocations.csv'}, {out / 'summary.json'} and the resolved inputs "
+            f"({out / 'scenario.yaml'})"
+        )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problem = load_scenario(args.scenario).problem
+    plan = read_allocations(problem, args.allocations)
+    found = violations(problem, plan)
+    for v in found:
+        where = ", ".join(
+            f"{k} {val}"
+            for k, val in (("request", v.request_id), ("pool", v.pool_id), ("slot", v.slot))
+            if val is not None
+        )
+        print(f"{v.rule}: {v.message}" + (f" ({where})" if where else ""))
+    print(f"{len(plan)} placements checked: {len(found)} violation(s)")
+    return 1 if found else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pcs", description="Public Compute Scheduler")
+    commands = parser.add_subparsers(dest="command", required=True)
+    solve_parser = commands.add_parser("solve", help="allocate a scenario's requests and print the KPIs")
+    solve_parser.add_argument("scenario", help="scenario YAML file")
+    solve_parser.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    solve_parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
+    solve_parser.add_argument("--workers", type=int, default=8, help="CP-SAT search workers (default 8)")
+    solve_parser.add_argument("--out", help="directory for allocations.csv, summary.json and the resolved inputs")
+    solve_parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    solve_parser.set_defaults(run=cmd_solve)
+    validate_parser = commands.add_parser("validate", help="check an allocations.csv against every rule")
+    validate_parser.add_argument("scenario", help="scenario YAML file")
+    validate_parser.add_argument("allocations", help="allocations.csv")
+    validate_parser.set_defaults(run=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
