@@ -1,0 +1,114 @@
+"""``create_app(settings)``: the FastAPI service. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from api import crud, jobs, mapping
+from api.db import make_engine, migrate
+from api.routes import (
+    allocations,
+    audit,
+    health,
+    imports,
+    orgs,
+    policy,
+    pools,
+    quotes,
+    reports,
+    requests,
+    rounds,
+    sites,
+    users,
+    vouchers,
+    whatif,
+)
+from api.seed import ensure_admin, seed_from_scenario
+from api.settings import Settings
+
+ROUTERS = (health, quotes, requests, allocations, vouchers, sites, pools, orgs, users, policy, rounds)
+ROUTERS += (reports, imports, whatif, audit)
+
+DESCRIPTION = """
+Public Compute Scheduler: SMEs quote and submit requests for accelerator time and see their allocations and
+voucher balance; administrators manage sites, pools, organisations, vouchers and the policy, run allocation
+rounds, export reports and try what-ifs; auditors read rounds, decisions, ledgers and the audit log.
+
+Authenticate with `Authorization: Bearer <token>`. Money is in integer fen (0.01 CNY) unless a field says
+`_cny`. Bad input gets a 4xx whose `detail` lists `{field, rule}`.
+"""
+
+
+def _errors(status_code: int, field: str, rule: str) -> JSONResponse:
+    return JSONResponse({"detail": [{"field": field, "rule": rule}]}, status_code=status_code)
+
+
+def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+        message = str(error.get("msg", "invalid"))
+        field = ".".join(location)
+        if message.startswith("Value error, ") and ": " in message:  # our model validators say "field: rule"
+            field, message = message.removeprefix("Value error, ").split(": ", 1)
+        detail.append({"field": field or "body", "rule": message})
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    handlers: dict[Any, Any] = {
+        RequestValidationError: _validation_error,
+        mapping.InputError: lambda _, e: _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, e.field, e.rule),
+        crud.NotFound: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_404_NOT_FOUND),
+        crud.Forbidden: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_403_FORBIDDEN),
+        crud.Conflict: lambda _, e: _errors(status.HTTP_409_CONFLICT, e.field, e.rule),
+        IntegrityError: lambda _, e: _errors(
+            status.HTTP_409_CONFLICT, "body", f"conflicts with stored data: {str(e.orig).splitlines()[0]}"
+        ),
+    }
+    for error, handler in handlers.items():
+        app.add_exception_handler(error, handler)
+
+
+def prepare_database(settings: Settings) -> tuple[Engine, str | None]:
+    """Engine, migrated schema, optional seed; returns the admin token if one was created or given."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    if settings.seed_scenario:
+        seed_from_scenario(engine, settings.seed_scenario)
+    return engine, ensure_admin(engine, settings.admin_token)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service for ``settings`` (default: from the ``PCS_*`` environment). The database is migrated,
+    seeded and given an admin when the app starts (lifespan), not when it is created."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine, token = prepare_database(settings)
+        if token and not settings.admin_token:
+            print(f"pcs: admin token (shown once): {token}", flush=True)
+        background = jobs.Background(engine, settings)
+        app.state.engine, app.state.background = engine, background
+        background.start()
+        try:
+            yield
+        finally:
+            background.stop()
+            engine.dispose()
+
+    app = FastAPI(title="pcs: Public Compute Scheduler", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app

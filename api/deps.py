@@ -1,0 +1,86 @@
+"""FastAPI dependencies, as ``Annotated`` aliases: settings, engine, sessions, the current user and roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api import models as m
+from api.auth import hash_token
+from api.db import WRITE
+from api.settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer pcs_...`")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    """A session whose transaction takes the write lock first (SQLite ``BEGIN IMMEDIATE``); routes commit."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.connection(execution_options=WRITE)
+        try:
+            yield session
+        finally:
+            session.rollback()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+
+
+def get_current_user(
+    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> m.User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+    user = session.exec(select(m.User).where(m.User.token_hash == hash_token(credentials.credentials))).first()
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    session.expunge(user)
+    session.rollback()  # end the read so that a write session opened next does not wait behind it
+    return user
+
+
+CurrentUser = Annotated[m.User, Depends(get_current_user)]
+
+
+def require(*roles: m.Role) -> Callable[[m.User], m.User]:
+    """A dependency that lets only ``roles`` through (403 for the others)."""
+
+    def check(user: CurrentUser) -> m.User:
+        if user.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {allowed}; you are {user.role.value}")
+        return user
+
+    return check
+
+
+Admin = Annotated[m.User, Depends(require(m.Role.ADMIN))]
+Reader = Annotated[m.User, Depends(require(m.Role.ADMIN, m.Role.AUDITOR))]
+
+
+def org_scope(user: m.User) -> str | None:
+    """The only organisation an SME may see; ``None`` (everything) for admins and auditors."""
+    return user.org_id if user.role is m.Role.SME else None

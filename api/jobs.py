@@ -1,0 +1,259 @@
+"""Allocation rounds (snapshot -> solve -> commit) run by APScheduler, and what-if jobs.
+
+A round takes a lease on the ``round`` row of ``round_lock`` (``SELECT ... FOR UPDATE`` on PostgreSQL, a
+``BEGIN IMMEDIATE`` transaction on SQLite), so rounds never overlap, not even across processes; the lease is
+short-lived, and the solve runs outside any transaction so that submissions go on meanwhile. The commit
+re-reads the state under the lock, re-validates the plan on it with :func:`scheduler.validate.violations`, and
+writes allocations, voucher debits, request decisions and the round record in one transaction. Anything that
+fails rolls all of that back; the round is then recorded as failed, with why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api import crud, mapping, whatif
+from api import models as m
+from api.db import read_session, utcnow, write_session
+from api.settings import Settings
+
+log = logging.getLogger("pcs.rounds")
+
+PERMANENT = {"no_eligible_pool", "too_large", "window_too_short", "cost_above_max"}
+"""Reasons that no later round can change: the request is rejected. Others leave it pending."""
+
+
+class RoundBusy(RuntimeError):
+    """Another round holds the lease."""
+
+
+class RoundFailed(RuntimeError):
+    """The round could not commit; the database is as it was."""
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+
+
+def _lock_row(session: Session) -> m.RoundLock:
+    return session.exec(select(m.RoundLock).where(m.RoundLock.name == "round").with_for_update()).one()
+
+
+def _take_lease(engine: Engine, settings: Settings, holder: str, trigger: str) -> m.AllocationRound:
+    with write_session(engine) as session:
+        lock = _lock_row(session)
+        now = utcnow()
+        if lock.holder is not None and lock.acquired_at is not None:
+            if now - lock.acquired_at < timedelta(seconds=settings.lock_stale_s):
+                raise RoundBusy(f"round {lock.round_id} is running (since {lock.acquired_at.isoformat()})")
+            stale = session.get(m.AllocationRound, lock.round_id) if lock.round_id else None
+            if stale is not None and stale.status == m.RoundStatus.RUNNING:
+                stale.status, stale.finished_at = m.RoundStatus.FAILED, now
+                stale.error = f"abandoned: its process ({lock.holder}) stopped holding the lease"
+                session.add(stale)
+        record = m.AllocationRound(
+            trigger=trigger,
+            time_limit_s=min(settings.round_time_limit_s, settings.round_timeout_s),
+            seed=settings.round_seed,
+            num_workers=settings.round_workers,
+        )
+        session.add(record)
+        session.flush()
+        lock.holder, lock.round_id, lock.acquired_at = holder, record.id, now
+        session.add(lock)
+    return record
+
+
+def _release(session: Session, holder: str) -> None:
+    lock = _lock_row(session)
+    if lock.holder == holder:
+        lock.holder, lock.round_id, lock.acquired_at = None, None, None
+        session.add(lock)
+
+
+def run_round(
+    engine: Engine,
+    settings: Settings,
+    *,
+    trigger: str = "schedule",
+    actor: str = "scheduler",
+    now: datetime | None = None,
+) -> m.AllocationRound:
+    """Run one allocation round and return its record (``committed`` or ``failed``).
+
+    Raises
+    ------
+    RoundBusy
+        When another round (in this or another process) holds the lease; nothing is written then.
+    """
+    now = now or utcnow()
+    holder = _holder()
+    record = _take_lease(engine, settings, holder, trigger)
+    started = time.perf_counter()
+    try:
+        with read_session(engine) as session:
+            snap = mapping.snapshot(session, now)
+        result = None
+        if snap is not None:
+            result = mapping.solve_snapshot(snap, record.time_limit_s, record.seed, record.num_workers)
+        elapsed = time.perf_counter() - started
+        if elapsed > settings.round_timeout_s:
+            raise RoundFailed(f"timed out: snapshot and solve took {elapsed:.1f} s > {settings.round_timeout_s} s")
+        with write_session(engine) as session:
+            lock = _lock_row(session)
+            if lock.holder != holder:
+                raise RoundFailed("the round lost its lease (it ran past lock_stale_s)")
+            crud.advance_lifecycle(session, now)
+            row = session.get(m.AllocationRound, record.id)
+            assert row is not None
+            if snap is not None and result is not None:
+                _commit_plan(session, snap, result, row, actor, now)
+            else:
+                row.error = "no programme horizon left (or no programme or policy configured): nothing to allocate"
+            row.status, row.finished_at = m.RoundStatus.COMMITTED, utcnow()
+            row.wall_time_s = time.perf_counter() - started
+            session.add(row)
+            _release(session, holder)
+            crud.audit(session, actor, "commit", "round", row.id, {"placed": row.placed, "trigger": trigger})
+        return row
+    except Exception as exc:
+        log.exception("round %s failed", record.id)
+        return _record_failure(engine, record.id, holder, actor, f"{type(exc).__name__}: {exc}", started)
+
+
+def _commit_plan(
+    session: Session, snap: mapping.Snapshot, result: Any, row: m.AllocationRound, actor: str, now: datetime
+) -> None:
+    fresh = mapping.snapshot(session, now)
+    if fresh is None:
+        raise RoundFailed("the programme or policy disappeared while the round solved")
+    committed, plan = mapping.rebase(snap, fresh, result.plan)
+    broken = mapping.plan_violations(committed, plan)
+    if broken:
+        raise RoundFailed(f"the plan breaks {len(broken)} rule(s) on the current state, e.g. {broken[0]}")
+    placed = set()
+    for allocation in mapping.allocation_rows(committed, plan, row.id or 0):
+        session.add(allocation)
+        placed.add(allocation.request_id)
+        _decide(session, allocation.request_id, m.RequestStatus.ALLOCATED, None, row.id, now)
+        if allocation.subsidy_fen and allocation.voucher_id:
+            crud.post_entry(
+                session,
+                allocation.voucher_id,
+                -allocation.subsidy_fen,
+                m.EntryKind.SUBSIDY,
+                actor,
+                request_id=allocation.request_id,
+                round_id=row.id,
+            )
+    for request_id, reason in result.reasons.items():
+        if request_id in fresh.problem.request_by_id:
+            status = m.RequestStatus.REJECTED if reason.code in PERMANENT else m.RequestStatus.PENDING
+            _decide(session, request_id, status, reason, row.id, now)
+    for request_id, reason in fresh.pre_rejected.items():
+        _decide(session, request_id, m.RequestStatus.REJECTED, reason, row.id, now)
+    row.horizon_start = snap.problem.horizon.start
+    row.inputs_hash, row.policy_version = snap.inputs_hash, snap.policy_version
+    row.solver_status, row.result_status = result.solver_status, result.status
+    row.objective, row.bound, row.gap = result.objective, result.bound, result.gap
+    row.greedy_objective = result.greedy_objective
+    row.requests_considered, row.placed = len(snap.problem.requests), len(plan)
+    row.subsidy_fen = sum(p.subsidy_fen for p in plan)
+    row.kpis = mapping.plan_kpis(committed, plan)
+
+
+def _decide(
+    session: Session, request_id: str, status: m.RequestStatus, reason: Any, round_id: int | None, now: datetime
+) -> None:
+    request = session.get(m.ComputeRequest, request_id)
+    if request is None or request.status != m.RequestStatus.PENDING:
+        return
+    request.status, request.decided_round_id, request.updated_at = status, round_id, now
+    request.reason_code = None if reason is None else reason.code
+    request.reason = None if reason is None else reason.sentence
+    session.add(request)
+
+
+def _record_failure(engine: Engine, round_id: int | None, holder: str, actor: str, error: str, started: float):
+    with write_session(engine) as session:
+        row = session.get(m.AllocationRound, round_id)
+        assert row is not None
+        row.status, row.finished_at, row.error = m.RoundStatus.FAILED, utcnow(), error[:2000]
+        row.wall_time_s = time.perf_counter() - started
+        session.add(row)
+        _release(session, holder)
+        crud.audit(session, actor, "fail", "round", round_id, {"error": error[:500]})
+    return row
+
+
+# ---------------------------------------------------------------- what-if jobs
+
+
+def run_whatif(engine: Engine, settings: Settings, job_id: str, now: datetime | None = None) -> None:
+    """Solve the live state and its variant on copies and store the comparison in the job row."""
+    with write_session(engine) as session:
+        job = crud.get_or_404(session, m.WhatIfJob, job_id)
+        job.status = "running"
+        overrides = dict(job.overrides)
+    try:
+        with read_session(engine) as session:
+            snap = mapping.snapshot(session, now or utcnow())
+        if snap is None:
+            raise RoundFailed("no programme horizon left: nothing to compare")
+        result, error, status = whatif.compare(snap.problem, overrides, settings.round_workers), None, "done"
+    except Exception as exc:
+        result, error, status = None, f"{type(exc).__name__}: {exc}", "failed"
+    with write_session(engine) as session:
+        job = crud.get_or_404(session, m.WhatIfJob, job_id)
+        job.status, job.result, job.error, job.finished_at = status, result, error, utcnow()
+        session.add(job)
+
+
+class Background:
+    """The process's periodic rounds (APScheduler) and its what-if worker threads."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine, self.settings = engine, settings
+        self.executor = ThreadPoolExecutor(max_workers=settings.whatif_workers, thread_name_prefix="pcs-whatif")
+        self.scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        if self.settings.run_rounds:
+            self.scheduler = BackgroundScheduler(timezone="UTC")
+            self.scheduler.add_job(
+                self.scheduled_round,
+                "interval",
+                minutes=self.settings.round_minutes,
+                id="allocation-round",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=utcnow() + timedelta(seconds=5),
+            )
+            self.scheduler.start()
+
+    def scheduled_round(self) -> None:
+        try:
+            record = run_round(self.engine, self.settings)
+            log.info("round %s %s: %s placed", record.id, record.status.value, record.placed)
+        except RoundBusy as exc:
+            log.info("round skipped: %s", exc)
+
+    def submit_whatif(self, job_id: str) -> None:
+        self.executor.submit(run_whatif, self.engine, self.settings, job_id)
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        self.executor.shutdown(wait=False, cancel_futures=True)

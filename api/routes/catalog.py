@@ -1,0 +1,46 @@
+"""CRUD routers for the simple catalog resources (sites, organisations): admins write, everyone signed in reads.
+
+No ``from __future__ import annotations`` here: FastAPI must see the body models, which are local variables."""
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from sqlmodel import SQLModel
+
+from api import crud
+from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+
+
+def catalog_router(
+    entity: str, table: type[SQLModel], create_model: type[SQLModel], update_model: type[SQLModel], public: type[Any]
+) -> APIRouter:
+    """``GET/POST /{entity}s`` and ``GET/PATCH/DELETE /{entity}s/{id}`` for ``table``."""
+    router = APIRouter(prefix=f"/{entity}s", tags=[f"{entity}s"])
+
+    @router.get("", response_model=list[public], summary=f"List {entity}s")
+    def list_all(session: SessionDep, _: CurrentUser) -> Any:
+        return crud.list_rows(session, table)
+
+    @router.get("/{entity_id}", response_model=public, summary=f"Get one {entity}")
+    def get_one(entity_id: str, session: SessionDep, _: CurrentUser) -> Any:
+        return crud.get_or_404(session, table, entity_id, entity)
+
+    @router.post("", response_model=public, status_code=status.HTTP_201_CREATED, summary=f"Create a {entity}")
+    def create(body: create_model, session: WriteSessionDep, admin: Admin) -> Any:  # type: ignore[valid-type]
+        row = crud.create(session, table.model_validate(body), admin.name, entity)
+        session.commit()
+        return row
+
+    @router.patch("/{entity_id}", response_model=public, summary=f"Change a {entity}")
+    def change(entity_id: str, body: update_model, session: WriteSessionDep, admin: Admin) -> Any:  # type: ignore[valid-type]
+        row = crud.get_or_404(session, table, entity_id, entity)
+        crud.patch(session, row, body.model_dump(exclude_unset=True), admin.name, entity)
+        session.commit()
+        return row
+
+    @router.delete("/{entity_id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete a {entity}")
+    def remove(entity_id: str, session: WriteSessionDep, admin: Admin) -> None:
+        crud.delete(session, crud.get_or_404(session, table, entity_id, entity), admin.name, entity)
+        session.commit()
+
+    return router

@@ -1,0 +1,23 @@
+"""A quote before submitting: price, voucher entitlement, out-of-pocket cost, and room in the window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api import mapping
+from api import models as m
+from api.db import utcnow
+from api.deps import CurrentUser, SessionDep
+from api.routes.requests import submitting_org
+
+router = APIRouter(prefix="/quotes", tags=["quotes"])
+
+
+@router.post("", response_model=m.Quote, summary="Quote a request without submitting it")
+def make_quote(body: m.RequestCreate, session: SessionDep, user: CurrentUser) -> Any:
+    org_id = submitting_org(user, body)
+    problem = mapping.check_request(session, body, org_id, body.request_id or "quote", utcnow())
+    voucher = session.get(m.Voucher, body.voucher_id) if body.voucher_id else None
+    return mapping.quote(problem, None if voucher is None else voucher.balance_fen)

@@ -1,0 +1,36 @@
+"""Allocation rounds: trigger one now, list them with their KPIs, see each one's decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+
+from api import crud, jobs
+from api import models as m
+from api.deps import Admin, EngineDep, Reader, SessionDep, SettingsDep
+
+router = APIRouter(prefix="/rounds", tags=["rounds"])
+
+
+@router.post(
+    "",
+    response_model=m.RoundPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Run an allocation round now (waits for it; 409 if one is running)",
+)
+def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin) -> Any:
+    try:
+        return jobs.run_round(engine, settings, trigger="manual", actor=admin.name)
+    except jobs.RoundBusy as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+@router.get("", response_model=list[m.RoundPublic], summary="Rounds with their KPIs, newest first")
+def list_rounds(session: SessionDep, _: Reader, limit: int = 100) -> Any:
+    return crud.list_rows(session, m.AllocationRound, order=m.AllocationRound.id.desc(), limit=limit)
+
+
+@router.get("/{round_id}", response_model=m.RoundPublic, summary="One round")
+def get_round(round_id: int, session: SessionDep, _: Reader) -> Any:
+    return crud.get_or_404(session, m.AllocationRound, round_id, "round")

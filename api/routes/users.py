@@ -1,0 +1,56 @@
+"""Users and their API tokens (admins only). A token is shown once; only its hash is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from api import crud
+from api import models as m
+from api.auth import hash_token, new_token
+from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("/me", response_model=m.UserPublic, summary="Who am I")
+def me(user: CurrentUser) -> Any:
+    return user
+
+
+@router.get("", response_model=list[m.UserPublic], summary="List users")
+def list_users(session: SessionDep, _: Admin) -> Any:
+    return crud.list_rows(session, m.User)
+
+
+@router.post("", response_model=m.UserWithToken, status_code=status.HTTP_201_CREATED, summary="Create a user")
+def create_user(body: m.UserCreate, session: WriteSessionDep, admin: Admin) -> Any:
+    if body.org_id is not None:
+        crud.get_or_404(session, m.Org, body.org_id, "org")
+    token = new_token()
+    row = m.User(name=body.name, role=body.role, org_id=body.org_id, token_hash=hash_token(token))
+    session.add(row)
+    session.flush()
+    crud.audit(session, admin.name, "create", "user", row.id, {"name": row.name, "role": row.role.value})
+    session.commit()
+    return m.UserWithToken(**row.model_dump(exclude={"token_hash"}), token=token)
+
+
+@router.post("/{user_id}/token", response_model=m.UserWithToken, summary="Issue a new token (the old one stops)")
+def rotate_token(user_id: int, session: WriteSessionDep, admin: Admin) -> Any:
+    row = crud.get_or_404(session, m.User, user_id, "user")
+    token = new_token()
+    row.token_hash = hash_token(token)
+    session.add(row)
+    crud.audit(session, admin.name, "rotate_token", "user", user_id)
+    session.commit()
+    return m.UserWithToken(**row.model_dump(exclude={"token_hash"}), token=token)
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
+def delete_user(user_id: int, session: WriteSessionDep, admin: Admin) -> None:
+    row = crud.get_or_404(session, m.User, user_id, "user")
+    session.delete(row)
+    crud.audit(session, admin.name, "delete", "user", user_id, {"name": row.name})
+    session.commit()

@@ -1,0 +1,67 @@
+"""Service settings, read from ``PCS_*`` environment variables when asked (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "shanghai-default" / "scenario.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one service instance runs.
+
+    Attributes
+    ----------
+    database_url
+        SQLAlchemy URL: ``sqlite:///pcs.db`` by default, ``postgresql+psycopg://user@host/db`` in production.
+    round_minutes
+        Minutes between periodic allocation rounds (APScheduler).
+    run_rounds
+        Whether this process runs the periodic rounds at all (tests switch them off).
+    round_time_limit_s, round_workers, round_seed
+        The CP-SAT time limit, worker threads and seed of each round.
+    round_timeout_s
+        A round taking longer than this (snapshot and solve) fails and commits nothing.
+    lock_stale_s
+        A round lease older than this is taken to belong to a crashed process and may be taken over.
+    admin_token
+        Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
+    seed_scenario
+        A scenario file that seeds an empty database at start (``make run``); empty for none.
+    """
+
+    database_url: str = "sqlite:///pcs.db"
+    round_minutes: float = 60.0
+    run_rounds: bool = True
+    round_time_limit_s: float = 20.0
+    round_workers: int = 2
+    round_seed: int = 0
+    round_timeout_s: float = 300.0
+    lock_stale_s: float = 900.0
+    admin_token: str = ""
+    seed_scenario: str = ""
+    whatif_workers: int = 1
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``PCS_<FIELD>`` variables (e.g. ``PCS_DATABASE_URL``), then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = environ.get(f"PCS_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type == "bool":
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.type == "int":
+                values[f.name] = int(raw)
+            elif f.type == "float":
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
