@@ -1,0 +1,123 @@
+"""SMEs' side: quote, submit (idempotent), bad input named by field and rule, rounds, allocations, vouchers."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, func, select
+
+from api import models as m
+from tests.api.tiny import ADMIN, at, make_user, request_body
+
+
+def count(engine, model) -> int:  # noqa: ANN001
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def test_health_and_metrics(client) -> None:  # noqa: ANN001
+    assert client.get("/health").json()["status"] == "ok"
+    text = client.get("/metrics").text
+    assert "pcs_requests_pending 2" in text
+    assert "# TYPE pcs_utilisation_ratio gauge" in text
+
+
+def test_quote_names_price_entitlement_and_room(client) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    quote = client.post("/quotes", headers=sme, json=request_body(voucher_id="v-a")).json()
+    assert quote["capacity_available"] is True
+    by_pool = {o["pool_id"]: o for o in quote["options"]}
+    # 910B: speed 0.8 -> ceil(6 / 0.8) = 8 h; 4 x 8 x 3.00 CNY = 96 CNY; 30 % + 10 domestic + 5 green = 45 %
+    assert by_pool["p-910b"]["cost_fen"] == 9600
+    assert by_pool["p-910b"]["entitlement_fen"] == 9600 * 45 // 100
+    assert by_pool["p-910b"]["out_of_pocket_fen"] == 9600 - 4320
+    # A800: 4 x 6 x 5.50 = 132 CNY at 30 %
+    assert by_pool["p-a800"]["entitlement_fen"] == 13200 * 30 // 100
+    assert quote["best"]["pool_id"] == "p-910b"
+    assert count(client.app.state.engine, m.ComputeRequest) == 2  # a quote stores nothing
+
+
+def test_submit_round_allocation_and_voucher_debit(client) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    submitted = client.post("/requests", headers=sme, json=request_body(voucher_id="v-a", request_id="mine"))
+    assert submitted.status_code == 201, submitted.text
+    assert submitted.json()["status"] == "pending"
+    round_ = client.post("/rounds", headers=ADMIN)
+    assert round_.status_code == 201, round_.text
+    assert round_.json()["status"] == "committed"
+    assert round_.json()["placed"] == 3 and round_.json()["inputs_hash"]
+    decision = client.get("/allocations/mine", headers=sme).json()
+    assert decision["status"] == "allocated"
+    allocation = decision["allocation"]
+    assert allocation["accelerators"] == 4 and allocation["subsidy_fen"] > 0
+    ledger = client.get("/vouchers/v-a", headers=sme).json()
+    assert ledger["voucher"]["balance_fen"] == 200000 - allocation["subsidy_fen"]
+    assert ledger["ledger_sum_fen"] == ledger["voucher"]["balance_fen"]
+    assert [e["kind"] for e in ledger["entries"]] == ["issue", "subsidy"]
+    assert client.get("/requests/mine", headers=sme).json()["decided_round_id"] == round_.json()["id"]
+
+
+def test_idempotency_key_creates_once(client) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    headers = sme | {"Idempotency-Key": "order-17"}
+    first = client.post("/requests", headers=headers, json=request_body())
+    again = client.post("/requests", headers=headers, json=request_body())
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert len(client.get("/requests", headers=sme).json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"deadline": at(0)}, "deadline", "after earliest_start"),
+        ({"accelerator_types": "TPUv5"}, "accelerator_types", "unknown accelerator type"),
+        ({"sites": "mars"}, "sites", "unknown site"),
+        ({"accelerators": 64}, "accelerators", "more than any eligible pool"),
+        ({"voucher_id": "v-b"}, "voucher_id", "another organisation"),
+        ({"voucher_id": "v-none"}, "voucher_id", "unknown voucher"),
+        ({"duration_hours": 30, "deadline": at(20)}, "deadline", "shorter than the run"),
+        ({"accelerators": 0}, "accelerators", "greater than 0"),
+        ({"earliest_start": "2026-12-08T08:00:00"}, "earliest_start", "UTC offset"),
+        ({"max_cost_cny": "1.234"}, "max_cost_cny", "decimal places"),
+    ],
+)
+def test_bad_input_names_field_and_rule(client, changes: dict, field: str, words: str) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    for path in ("/requests", "/quotes"):
+        response = client.post(path, headers=sme, json=request_body(**changes))
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert any(d["field"] == field and words in d["rule"] for d in detail), detail
+    assert count(client.app.state.engine, m.ComputeRequest) == 2
+    assert count(client.app.state.engine, m.AuditEntry) == 3  # seed admin, seed, the SME user: nothing else
+
+
+def test_cancel_pending_and_allocated_refunds_subsidy(client) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    client.post("/requests", headers=sme, json=request_body(request_id="one", voucher_id="v-a"))
+    client.post("/requests", headers=sme, json=request_body(request_id="two"))
+    assert client.post("/requests/two/cancel", headers=sme).json()["status"] == "cancelled"
+    assert client.post("/rounds", headers=ADMIN).json()["status"] == "committed"
+    assert client.get("/requests/two", headers=sme).json()["status"] == "cancelled"
+    subsidy = client.get("/allocations/one", headers=sme).json()["allocation"]["subsidy_fen"]
+    assert client.post("/requests/one/cancel", headers=sme).json()["status"] == "cancelled"
+    ledger = client.get("/vouchers/v-a", headers=sme).json()
+    assert [e["amount_fen"] for e in ledger["entries"]] == [200000, -subsidy, subsidy]
+    assert ledger["voucher"]["balance_fen"] == 200000 == ledger["ledger_sum_fen"]
+    again = client.post("/requests/one/cancel", headers=sme)
+    assert again.status_code == 409 and again.json()["detail"][0]["field"] == "status"
+
+
+def test_rejected_and_pending_requests_carry_a_reason(client) -> None:  # noqa: ANN001
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    # four requests that each want the whole A800 pool in the same short window: only one fits
+    for i in range(4):
+        body = request_body(request_id=f"full{i}", accelerators=16, accelerator_types="A800", deadline=at(8))
+        assert client.post("/requests", headers=sme, json=body).status_code == 201
+    client.post("/rounds", headers=ADMIN)
+    decisions = {d["request_id"]: d for d in client.get("/allocations", headers=sme).json()}
+    unplaced = [d for d in decisions.values() if d["allocation"] is None]
+    assert len(unplaced) == 3
+    for decision in unplaced:
+        assert decision["reason_code"] and decision["reason"].endswith(".")
+        assert decision["status"] in ("pending", "rejected")
