@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from api import models as m
 from tests.api.tiny import ADMIN, at, make_user, request_body
 
 
-def count(engine, model) -> int:  # noqa: ANN001
+def count(engine: Engine, model: type) -> int:
     with Session(engine) as session:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_health_and_metrics(client) -> None:  # noqa: ANN001
+def test_health_and_metrics(client: TestClient) -> None:
     assert client.get("/health").json()["status"] == "ok"
     text = client.get("/metrics").text
     assert "pcs_requests_pending 2" in text
     assert "# TYPE pcs_utilisation_ratio gauge" in text
 
 
-def test_quote_names_price_entitlement_and_room(client) -> None:  # noqa: ANN001
+def test_quote_names_price_entitlement_and_room(client: TestClient) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     quote = client.post("/quotes", headers=sme, json=request_body(voucher_id="v-a")).json()
     assert quote["capacity_available"] is True
@@ -36,7 +38,7 @@ def test_quote_names_price_entitlement_and_room(client) -> None:  # noqa: ANN001
     assert count(client.app.state.engine, m.ComputeRequest) == 2  # a quote stores nothing
 
 
-def test_submit_round_allocation_and_voucher_debit(client) -> None:  # noqa: ANN001
+def test_submit_round_allocation_and_voucher_debit(client: TestClient) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     submitted = client.post("/requests", headers=sme, json=request_body(voucher_id="v-a", request_id="mine"))
     assert submitted.status_code == 201, submitted.text
@@ -56,7 +58,7 @@ def test_submit_round_allocation_and_voucher_debit(client) -> None:  # noqa: ANN
     assert client.get("/requests/mine", headers=sme).json()["decided_round_id"] == round_.json()["id"]
 
 
-def test_idempotency_key_creates_once(client) -> None:  # noqa: ANN001
+def test_idempotency_key_creates_once(client: TestClient) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     headers = sme | {"Idempotency-Key": "order-17"}
     first = client.post("/requests", headers=headers, json=request_body())
@@ -81,7 +83,7 @@ def test_idempotency_key_creates_once(client) -> None:  # noqa: ANN001
         ({"max_cost_cny": "1.234"}, "max_cost_cny", "decimal places"),
     ],
 )
-def test_bad_input_names_field_and_rule(client, changes: dict, field: str, words: str) -> None:  # noqa: ANN001
+def test_bad_input_names_field_and_rule(client: TestClient, changes: dict, field: str, words: str) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     for path in ("/requests", "/quotes"):
         response = client.post(path, headers=sme, json=request_body(**changes))
@@ -92,7 +94,7 @@ def test_bad_input_names_field_and_rule(client, changes: dict, field: str, words
     assert count(client.app.state.engine, m.AuditEntry) == 3  # seed admin, seed, the SME user: nothing else
 
 
-def test_cancel_pending_and_allocated_refunds_subsidy(client) -> None:  # noqa: ANN001
+def test_cancel_pending_and_allocated_refunds_subsidy(client: TestClient) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     client.post("/requests", headers=sme, json=request_body(request_id="one", voucher_id="v-a"))
     client.post("/requests", headers=sme, json=request_body(request_id="two"))
@@ -108,7 +110,7 @@ def test_cancel_pending_and_allocated_refunds_subsidy(client) -> None:  # noqa: 
     assert again.status_code == 409 and again.json()["detail"][0]["field"] == "status"
 
 
-def test_rejected_and_pending_requests_carry_a_reason(client) -> None:  # noqa: ANN001
+def test_rejected_and_pending_requests_carry_a_reason(client: TestClient) -> None:
     sme = make_user(client, "alpha", "sme", "sme-a")
     # four requests that each want the whole A800 pool in the same short window: only one fits
     for i in range(4):

@@ -1,0 +1,243 @@
+"""Access control (SME isolation, roles, hashed tokens) and the administrators' CRUD, each write audited."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from api import models as m
+from api.auth import hash_token
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, make_user, request_body
+
+
+@pytest.fixture
+def smes(client: TestClient) -> tuple[dict, dict]:
+    alpha, beta = make_user(client, "alpha", "sme", "sme-a"), make_user(client, "beta", "sme", "sme-b")
+    assert client.post("/requests", headers=alpha, json=request_body(request_id="alpha-1")).status_code == 201
+    return alpha, beta
+
+
+def test_sme_cannot_read_or_change_another_orgs_data(client: TestClient, smes: tuple[dict, dict]) -> None:
+    alpha, beta = smes
+    assert client.get("/requests/alpha-1", headers=beta).status_code == 404
+    assert client.get("/allocations/alpha-1", headers=beta).status_code == 404
+    assert client.post("/requests/alpha-1/cancel", headers=beta).status_code == 404
+    assert client.get("/vouchers/v-a", headers=beta).status_code == 404
+    assert client.get("/vouchers/v-a/ledger", headers=beta).status_code == 404
+    assert [r["id"] for r in client.get("/requests", headers=beta).json()] == ["seed-b"]
+    assert {d["org_id"] for d in client.get("/allocations", headers=beta).json()} == {"sme-b"}
+    assert [v["id"] for v in client.get("/vouchers", headers=beta).json()] == ["v-b"]
+    # submitting in another organisation's name is refused too (as if it did not exist)
+    assert client.post("/requests", headers=beta, json=request_body(org_id="sme-a")).status_code == 404
+    assert client.get("/requests/alpha-1", headers=alpha).json()["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        (
+            "post",
+            "/pools",
+            {
+                "id": "x",
+                "site_id": "s1",
+                "accelerator_type": "A800",
+                "capacity": 1,
+                "price_fen_per_hour": 1,
+                "power_w": 1,
+            },
+        ),
+        ("patch", "/pools/p-a800", {"capacity": 1000}),
+        (
+            "post",
+            "/policy",
+            {
+                "sme_reserve_pct": 90,
+                "reserve_release_hours": 0,
+                "carbon_weight_per_kg": 0,
+                "class_weights": {"sme": 1, "large": 1, "research": 1, "key_project": 1},
+            },
+        ),
+        ("post", "/vouchers/v-a/adjustments", {"amount_fen": 100}),
+        ("patch", "/programme", {"voucher_budget_fen": 1}),
+        ("post", "/rounds", None),
+        ("post", "/sites", {"id": "s9", "name": "x", "region": "x", "pue": 1.1, "grid_co2_g_per_kwh": 1}),
+        ("delete", "/orgs/big", None),
+        ("post", "/users", {"name": "mallory", "role": "admin"}),
+    ],
+)
+def test_only_admins_change_pools_policy_and_vouchers(
+    client: TestClient, smes: tuple[dict, dict], method: str, path: str, body: dict | None
+) -> None:
+    alpha, _ = smes
+    auditor = make_user(client, "audrey", "auditor")
+    before = client.get("/audit", headers=ADMIN).json()
+    for who in (alpha, auditor):
+        kwargs = {"json": body} if body is not None else {}
+        assert getattr(client, method)(path, headers=who, **kwargs).status_code == 403
+    assert client.get("/audit", headers=ADMIN).json() == before
+
+
+def test_auditor_reads_rounds_decisions_ledger_and_audit_but_writes_nothing(
+    client: TestClient, smes: tuple[dict, dict]
+) -> None:
+    auditor = make_user(client, "audrey", "auditor")
+    client.post("/rounds", headers=ADMIN)
+    assert len(client.get("/rounds", headers=auditor).json()) == 1
+    assert len(client.get("/allocations", headers=auditor).json()) == 3
+    assert client.get("/vouchers/v-b/ledger", headers=auditor).status_code == 200
+    assert client.get("/audit", headers=auditor).status_code == 200
+    assert client.get("/reports/utilisation", headers=auditor).status_code == 200
+    assert client.post("/requests", headers=auditor, json=request_body(org_id="sme-a")).status_code == 403
+    assert client.post("/requests/alpha-1/cancel", headers=auditor).status_code == 403
+    sme = smes[0]
+    assert client.get("/rounds", headers=sme).status_code == 403
+    assert client.get("/audit", headers=sme).status_code == 403
+
+
+def test_tokens_are_hashed_at_rest_and_checked(client: TestClient, engine: Engine) -> None:
+    assert client.get("/requests").status_code == 401
+    assert client.get("/requests", headers={"Authorization": "Bearer nope"}).status_code == 401
+    token = client.post("/users", headers=ADMIN, json={"name": "z", "role": "sme", "org_id": "big"}).json()["token"]
+    with Session(engine) as session:
+        stored = {u.token_hash for u in session.exec(select(m.User))}
+    assert token not in stored and hash_token(token) in stored and hash_token(ADMIN_TOKEN) in stored
+
+
+def test_admin_crud_is_audited(client: TestClient) -> None:
+    site = {"id": "s3", "name": "Three", "region": "gansu", "pue": 1.15, "grid_co2_g_per_kwh": 477.2}
+    assert client.post("/sites", headers=ADMIN, json=site).status_code == 201
+    assert client.post("/sites", headers=ADMIN, json=site).status_code == 409
+    pool = {
+        "id": "p3",
+        "site_id": "s3",
+        "accelerator_type": "910B",
+        "capacity": 8,
+        "price_fen_per_hour": 298,
+        "speed": "0.8",
+        "power_w": 400,
+        "domestic": True,
+    }
+    assert client.post("/pools", headers=ADMIN, json=pool).status_code == 201
+    assert client.patch("/pools/p3", headers=ADMIN, json={"capacity": 12}).json()["capacity"] == 12
+    window = {"start": at(5), "end": at(9), "capacity_lost": 4}
+    assert client.post("/pools/p3/maintenance", headers=ADMIN, json=window).status_code == 201
+    assert (
+        client.post("/orgs", headers=ADMIN, json={"id": "kp", "name": "Key", "org_class": "key_project"}).status_code
+        == 201
+    )
+    voucher = {
+        "id": "v-kp",
+        "org_id": "kp",
+        "ratio_pct": 20,
+        "balance_fen": 5000,
+        "valid_from": at(0),
+        "valid_until": at(48),
+    }
+    assert client.post("/vouchers", headers=ADMIN, json=voucher).status_code == 201
+    assert client.patch("/vouchers/v-kp", headers=ADMIN, json={"ratio_pct": 25}).json()["ratio_pct"] == 25
+    policy = client.get("/policy", headers=ADMIN).json()
+    new_policy = {k: policy[k] for k in ("reserve_release_hours", "class_weights", "carbon_weight_per_kg")}
+    created = client.post("/policy", headers=ADMIN, json=new_policy | {"sme_reserve_pct": 30})
+    assert created.status_code == 201 and created.json()["id"] == policy["id"] + 1
+    assert client.get("/policy", headers=ADMIN).json()["sme_reserve_pct"] == 30
+    assert client.patch("/programme", headers=ADMIN, json={"voucher_budget_fen": 5}).json()["budget_left_fen"] == 5
+    assert client.delete("/sites/s3", headers=ADMIN).status_code == 409  # a pool still stands there
+    audit = client.get("/audit", headers=ADMIN).json()
+    entities = [(a["action"], a["entity"]) for a in audit]
+    for expected in [
+        ("create", "site"),
+        ("create", "pool"),
+        ("update", "pool"),
+        ("create", "maintenance"),
+        ("create", "org"),
+        ("create", "voucher"),
+        ("update", "voucher"),
+        ("create", "policy"),
+        ("update", "programme"),
+    ]:
+        assert expected in entities
+    assert all(a["actor"] == "admin" for a in audit[:9])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/pools",
+            {
+                "id": "bad id",
+                "site_id": "s1",
+                "accelerator_type": "A800",
+                "capacity": 1,
+                "price_fen_per_hour": 1,
+                "power_w": 1,
+            },
+            "id",
+        ),
+        (
+            "/pools",
+            {
+                "id": "p9",
+                "site_id": "s1",
+                "accelerator_type": "A800",
+                "capacity": 0,
+                "price_fen_per_hour": 1,
+                "power_w": 1,
+            },
+            "capacity",
+        ),
+        (
+            "/pools",
+            {
+                "id": "p9",
+                "site_id": "s1",
+                "accelerator_type": "A800",
+                "capacity": 1,
+                "price_fen_per_hour": 1,
+                "power_w": 1,
+                "speed": "fast",
+            },
+            "speed",
+        ),
+        (
+            "/vouchers",
+            {"id": "v9", "org_id": "big", "ratio_pct": 30, "balance_fen": 1, "valid_from": at(5), "valid_until": at(1)},
+            "valid_until",
+        ),
+        (
+            "/vouchers",
+            {
+                "id": "v9",
+                "org_id": "big",
+                "ratio_pct": 130,
+                "balance_fen": 1,
+                "valid_from": at(0),
+                "valid_until": at(1),
+            },
+            "ratio_pct",
+        ),
+        ("/vouchers/v-a/adjustments", {"amount_fen": 0}, "amount_fen"),
+        ("/vouchers/v-a/adjustments", {"amount_fen": -999999999}, "amount_fen"),
+        (
+            "/policy",
+            {
+                "sme_reserve_pct": 20,
+                "reserve_release_hours": 24,
+                "carbon_weight_per_kg": 0,
+                "class_weights": {"sme": 1, "large": 1},
+            },
+            "class_weights",
+        ),
+        ("/users", {"name": "loner", "role": "sme"}, "org_id"),
+    ],
+)
+def test_bad_admin_input_names_field_and_writes_nothing(client: TestClient, path: str, body: dict, field: str) -> None:
+    before = len(client.get("/audit", headers=ADMIN).json())
+    response = client.post(path, headers=ADMIN, json=body)
+    assert response.status_code in (409, 422), response.text
+    assert field in [d["field"] for d in response.json()["detail"]], response.json()
+    assert len(client.get("/audit", headers=ADMIN).json()) == before
+    assert client.get("/vouchers/v-a", headers=ADMIN).json()["voucher"]["balance_fen"] == 200000

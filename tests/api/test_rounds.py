@@ -1,0 +1,256 @@
+"""Allocation rounds: one transaction, never overlapping, never moving what earlier rounds committed; the
+voucher ledger always sums to the balance and concurrent debits never overspend."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from api import crud, jobs, mapping
+from api import models as m
+from api.db import make_engine, utcnow, write_session
+from api.settings import Settings
+from tests.api.tiny import ADMIN, at, make_user, request_body
+
+
+def state(engine: Engine) -> dict[str, Any]:
+    """What a round may change: allocations, ledger, balances, request decisions."""
+    with Session(engine) as session:
+        return {
+            "allocations": session.exec(select(func.count()).select_from(m.Allocation)).one(),
+            "entries": session.exec(select(func.count()).select_from(m.VoucherEntry)).one(),
+            "balances": {v.id: v.balance_fen for v in session.exec(select(m.Voucher))},
+            "requests": {r.id: (r.status, r.reason_code) for r in session.exec(select(m.ComputeRequest))},
+        }
+
+
+def submit_some(client: TestClient, n: int = 6) -> None:
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    for i in range(n):
+        body = request_body(request_id=f"q{i}", voucher_id="v-a", earliest_start=at(i))
+        assert client.post("/requests", headers=sme, json=body).status_code == 201
+
+
+def assert_ledgers_balance(engine: Engine) -> None:
+    with Session(engine) as session:
+        for voucher in session.exec(select(m.Voucher)):
+            assert crud.ledger_sum(session, voucher.id) == voucher.balance_fen >= 0, voucher.id
+
+
+def test_failure_mid_commit_leaves_no_partial_allocation_or_debit(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client)
+    before = state(engine)
+    real, calls = crud.post_entry, []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 3:  # after two debits and their allocations have been written
+            raise RuntimeError("disk on fire")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crud, "post_entry", failing)
+    record = jobs.run_round(engine, settings, trigger="test")
+    assert len(calls) == 3
+    assert record.status == m.RoundStatus.FAILED and "disk on fire" in record.error
+    assert state(engine) == before
+    monkeypatch.undo()
+    rounds = client.get("/rounds", headers=ADMIN).json()
+    assert [r["status"] for r in rounds] == ["failed"] and "disk on fire" in rounds[0]["error"]
+    # the lease was released: the next round commits
+    assert jobs.run_round(engine, settings).status == m.RoundStatus.COMMITTED
+    assert state(engine)["allocations"] == 8
+    assert_ledgers_balance(engine)
+
+
+def test_a_plan_with_violations_is_never_committed(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client, 2)
+    before = state(engine)
+    real = mapping.solve_snapshot
+
+    def overbooking(snap: mapping.Snapshot, *args: Any) -> Any:
+        result = real(snap, *args)
+        # every request on the A800 pool at slot 0: over capacity and outside windows
+        plan = tuple(dataclasses.replace(p, pool_id="p-a800", start_slot=0) for p in result.plan)
+        return dataclasses.replace(result, plan=plan)
+
+    monkeypatch.setattr(mapping, "solve_snapshot", overbooking)
+    record = jobs.run_round(engine, settings)
+    assert record.status == m.RoundStatus.FAILED and "breaks" in record.error
+    assert state(engine) == before
+
+
+def test_a_round_that_times_out_commits_nothing(client: TestClient, engine: Engine, settings: Settings) -> None:
+    submit_some(client, 2)
+    before = state(engine)
+    record = jobs.run_round(engine, dataclasses.replace(settings, round_timeout_s=0.0))
+    assert record.status == m.RoundStatus.FAILED and record.error.startswith("RoundFailed: timed out")
+    assert state(engine) == before
+
+
+def test_two_rounds_started_at_once_commit_one_plan(
+    client: TestClient, engine: Engine, settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client)
+    real = mapping.solve_snapshot
+
+    def slow(*args: Any) -> Any:
+        time.sleep(1.0)  # both rounds are surely in flight together
+        return real(*args)
+
+    monkeypatch.setattr(mapping, "solve_snapshot", slow)
+    # a second engine stands for a second API process: its own connections, the same database
+    engines = [engine, make_engine(database_url)]
+    barrier, outcomes = threading.Barrier(2), []
+
+    def go(own: Engine) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(jobs.run_round(own, settings).status)
+        except jobs.RoundBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=go, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    engines[1].dispose()
+    assert sorted(outcomes) == sorted([m.RoundStatus.COMMITTED, "busy"])
+    rounds = client.get("/rounds", headers=ADMIN).json()
+    assert [r["status"] for r in rounds] == ["committed"]
+    with Session(engine) as session:
+        ids = session.exec(select(m.Allocation.request_id)).all()
+    assert len(ids) == len(set(ids)) == 8
+    assert_ledgers_balance(engine)
+
+
+def test_a_busy_round_is_a_409_over_http(client: TestClient, engine: Engine, settings: Settings) -> None:
+    with write_session(engine) as session:
+        lock = session.get(m.RoundLock, "round")
+        lock.holder, lock.acquired_at = "another-process", utcnow()
+        session.add(lock)
+    response = client.post("/rounds", headers=ADMIN)
+    assert response.status_code == 409 and "running" in response.json()["detail"]
+    # a lease older than lock_stale_s belongs to a crashed process and is taken over
+    with write_session(engine) as session:
+        lock = session.get(m.RoundLock, "round")
+        lock.acquired_at = utcnow() - timedelta(seconds=settings.lock_stale_s + 1)
+        session.add(lock)
+    assert client.post("/rounds", headers=ADMIN).json()["status"] == "committed"
+
+
+def test_committed_allocations_never_move(client: TestClient, engine: Engine, settings: Settings) -> None:
+    submit_some(client, 3)
+    first = jobs.run_round(engine, settings)
+    with Session(engine) as session:
+        committed = {a.request_id: (a.pool_id, a.start, a.end) for a in session.exec(select(m.Allocation))}
+    sme = make_user(client, "beta", "sme", "sme-b")
+    for i in range(6):  # more demand that wants the very same room
+        body = request_body(request_id=f"later{i}", accelerators=16, accelerator_types="A800", deadline=at(47))
+        client.post("/requests", headers=sme, json=body)
+    second = jobs.run_round(engine, settings)
+    assert (first.status, second.status) == (m.RoundStatus.COMMITTED, m.RoundStatus.COMMITTED)
+    with Session(engine) as session:
+        after = {a.request_id: (a.pool_id, a.start, a.end) for a in session.exec(select(m.Allocation))}
+        pools = {p.id: p.capacity for p in session.exec(select(m.Pool))}
+        allocations = session.exec(select(m.Allocation)).all()
+    assert {k: after[k] for k in committed} == committed
+    assert len(after) > len(committed)
+    # together, both rounds' allocations stay within capacity in every hour
+    start = min(a.start for a in allocations)
+    for hour in range(48):
+        t = start + timedelta(hours=hour)
+        for pool_id, capacity in pools.items():
+            used = sum(a.accelerators for a in allocations if a.pool_id == pool_id and a.start <= t < a.end)
+            assert used <= capacity
+
+
+def test_lifecycle_moves_allocations_to_running_and_completed(client: TestClient, engine: Engine) -> None:
+    submit_some(client, 1)
+    client.post("/rounds", headers=ADMIN)
+    with write_session(engine) as session:
+        allocation = session.exec(select(m.Allocation).where(m.Allocation.request_id == "q0")).one()
+        crud.advance_lifecycle(session, allocation.start)
+    assert client.get("/requests/q0", headers=ADMIN).json()["status"] == "running"
+    with write_session(engine) as session:
+        crud.advance_lifecycle(session, allocation.end)
+    assert client.get("/requests/q0", headers=ADMIN).json()["status"] == "completed"
+
+
+def hammer(n_threads: int, action: Callable[[int], bool]) -> int:
+    """Run ``action(i)`` on ``n_threads`` threads at once; how many returned True."""
+    barrier, wins = threading.Barrier(n_threads), []
+
+    def go(i: int) -> None:
+        barrier.wait()
+        wins.append(action(i))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sum(wins)
+
+
+def test_concurrent_redemptions_never_overspend(client: TestClient, engine: Engine) -> None:
+    # v-b holds 500 CNY = 50,000 fen; 16 redemptions of 7,000 fen race for it: at most 7 can pass
+    def redeem(_: int) -> bool:
+        try:
+            with write_session(engine) as session:
+                crud.post_entry(session, "v-b", -7000, m.EntryKind.ADJUSTMENT, "race")
+            return True
+        except crud.Overspend:
+            return False
+
+    assert hammer(16, redeem) == 7
+    voucher = client.get("/vouchers/v-b", headers=ADMIN).json()
+    assert voucher["voucher"]["balance_fen"] == 50000 - 7 * 7000 == voucher["ledger_sum_fen"]
+
+
+def test_concurrent_redemptions_over_http_never_overspend(client: TestClient) -> None:
+    def redeem(_: int) -> bool:
+        response = client.post("/vouchers/v-b/adjustments", headers=ADMIN, json={"amount_fen": -9000})
+        assert response.status_code in (201, 409), response.text
+        return response.status_code == 201
+
+    assert hammer(8, redeem) == 5
+    voucher = client.get("/vouchers/v-b", headers=ADMIN).json()
+    assert voucher["voucher"]["balance_fen"] == 5000 == voucher["ledger_sum_fen"]
+
+
+def test_ledger_always_sums_to_balance(client: TestClient, engine: Engine, settings: Settings) -> None:
+    rng = random.Random(7)
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    for step in range(12):
+        action = rng.choice(["submit", "submit", "round", "cancel", "credit", "debit"])
+        if action == "submit":
+            body = request_body(request_id=f"s{step}", voucher_id="v-a", accelerators=rng.choice([2, 4, 8]))
+            client.post("/requests", headers=sme, json=body)
+        elif action == "round":
+            jobs.run_round(engine, settings)
+        elif action == "cancel":
+            mine = client.get("/requests", headers=sme).json()
+            live = [r["id"] for r in mine if r["status"] in ("pending", "allocated")]
+            if live:
+                client.post(f"/requests/{rng.choice(live)}/cancel", headers=sme)
+        else:
+            amount = rng.randint(1, 50000) * (1 if action == "credit" else -1)
+            client.post("/vouchers/v-a/adjustments", headers=ADMIN, json={"amount_fen": amount})
+        assert_ledgers_balance(engine)
+    programme = client.get("/programme", headers=ADMIN).json()
+    assert programme["budget_left_fen"] >= 0
