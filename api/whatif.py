@@ -37,7 +37,12 @@ def apply_overrides(problem: Problem, overrides: dict[str, Any]) -> Problem:
     for pool_id, capacity in (overrides.get("pool_capacity") or {}).items():
         if pool_id not in pools:
             raise InputError(f"pool_capacity.{pool_id}", "unknown pool")
-        pools[pool_id] = _build(f"pool_capacity.{pool_id}", dataclasses.replace, pools[pool_id], capacity=capacity)
+        pool = pools[pool_id]
+        # a window that takes more than the new capacity takes the whole (smaller) pool
+        windows = tuple(dataclasses.replace(w, capacity_lost=min(w.capacity_lost, capacity)) for w in pool.maintenance)
+        pools[pool_id] = _build(
+            f"pool_capacity.{pool_id}", dataclasses.replace, pool, capacity=capacity, maintenance=windows
+        )
     for i, outage in enumerate(overrides.get("outages") or []):
         pool = pools.get(outage["pool_id"])
         if pool is None:

@@ -1,0 +1,135 @@
+"""End to end: the real server (``python -m api``, uvicorn) on a free loopback port, driven over HTTP by an
+SME and an administrator, with its periodic rounds running; then stopped."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, request_body
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(database_url: str, scenario: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+    port = free_port()
+    env = os.environ | {
+        "PCS_DATABASE_URL": database_url,
+        "PCS_HOST": "127.0.0.1",
+        "PCS_PORT": str(port),
+        "PCS_ADMIN_TOKEN": ADMIN_TOKEN,
+        "PCS_SEED_SCENARIO": str(scenario),
+        "PCS_ROUND_MINUTES": "0.05",  # a periodic round every 3 s
+        "PCS_ROUND_TIME_LIMIT_S": "2",
+        "PCS_ROUND_WORKERS": "1",
+        "PCS_LOG_LEVEL": "warning",
+    }
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        for _ in range(300):
+            if process.poll() is not None:
+                break
+            try:
+                if client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the server did not answer /health within 30 s")
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        yield client
+    finally:
+        client.close()
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(timeout=30) == 0, (tmp_path / "server.log").read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            log.close()
+
+
+def test_real_server_sme_and_admin_session(server: httpx.Client) -> None:
+    user = server.post("/users", headers=ADMIN, json={"name": "alpha", "role": "sme", "org_id": "sme-a"})
+    assert user.status_code == 201
+    sme = bearer(user.json()["token"])
+
+    quote = server.post("/quotes", headers=sme, json=request_body(voucher_id="v-a")).json()
+    assert quote["capacity_available"] and quote["best"]["entitlement_fen"] > 0
+
+    body = request_body(voucher_id="v-a", earliest_start=at(2))
+    submitted = server.post("/requests", headers=sme | {"Idempotency-Key": "e2e-1"}, json=body)
+    assert submitted.status_code == 201
+    request_id = submitted.json()["id"]
+    assert server.post("/requests", headers=sme | {"Idempotency-Key": "e2e-1"}, json=body).json()["id"] == request_id
+
+    decision = {}
+    for _ in range(60):  # a manual round, unless the periodic one got there first (then 409 or already placed)
+        decision = server.get(f"/allocations/{request_id}", headers=sme).json()
+        if decision["status"] == "allocated":
+            break
+        assert server.post("/rounds", headers=ADMIN).status_code in (201, 409)
+        time.sleep(0.2)
+    assert decision["status"] == "allocated", decision
+    allocation = decision["allocation"]
+    assert (
+        allocation["subsidy_fen"] > 0
+        and allocation["out_of_pocket_fen"] == allocation["cost_fen"] - allocation["subsidy_fen"]
+    )
+
+    ledger = server.get("/vouchers/v-a", headers=sme).json()
+    debits = [e for e in ledger["entries"] if e["kind"] == "subsidy" and e["request_id"] == request_id]
+    assert [e["amount_fen"] for e in debits] == [-allocation["subsidy_fen"]]
+    assert ledger["voucher"]["balance_fen"] == ledger["ledger_sum_fen"] == 200000 - allocation["subsidy_fen"]
+
+    for fmt, read in (("parquet", pd.read_parquet), ("xlsx", pd.read_excel), ("csv", pd.read_csv)):
+        report = server.get(f"/reports/utilisation?format={fmt}", headers=ADMIN)
+        assert report.status_code == 200
+        frame = read(io.BytesIO(report.content))
+        assert frame["used_acc_h"].sum() > 0 and frame["subsidy_cny"].sum() > 0
+
+    for _ in range(100):  # the periodic rounds run too
+        if any(r["trigger"] == "schedule" for r in server.get("/rounds", headers=ADMIN).json()):
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("no scheduled round within 20 s")
+
+    # concurrent redemptions over real HTTP never overspend v-b: 12 debits of 6,000 fen race for its balance
+    balance = server.get("/vouchers/v-b", headers=ADMIN).json()["voucher"]["balance_fen"]
+    passing = min(12, balance // 6000)
+
+    def redeem(_: int) -> int:
+        return server.post("/vouchers/v-b/adjustments", headers=ADMIN, json={"amount_fen": -6000}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(redeem, range(12)))
+    assert sorted(codes) == [201] * passing + [409] * (12 - passing)
+    voucher = server.get("/vouchers/v-b", headers=ADMIN).json()
+    assert voucher["voucher"]["balance_fen"] == balance - 6000 * passing == voucher["ledger_sum_fen"] >= 0
+
+    other = server.post("/users", headers=ADMIN, json={"name": "beta", "role": "sme", "org_id": "sme-b"}).json()
+    assert server.get(f"/requests/{request_id}", headers=bearer(other["token"])).status_code == 404
+    metrics = server.get("/metrics").text
+    assert "pcs_last_round_gap" in metrics and "pcs_utilisation_ratio" in metrics
