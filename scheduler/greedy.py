@@ -1,11 +1,13 @@
 """The greedy plan that warm-starts the optimiser and is its fallback.
 
-Requests in order of class weight (highest first), then deadline, then size; each takes the
+Requests in order of class weight (highest first), then deadline, size or slack; each takes the
 (pool, start) with the best score among those that fit every rule given the requests already placed.
 Subsidies are paid in arrival order of the greedy pass, in full while voucher and budget last.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -13,30 +15,39 @@ from scheduler import formulas
 from scheduler.domain import Placement, Problem, Request
 
 
-def _fits(room: np.ndarray, accelerators: int, run: int, starts: range) -> np.ndarray:
+def fits_mask(room: np.ndarray, accelerators: int, run: int, starts: range) -> np.ndarray:
     """Mask over ``starts``: the run of ``run`` slots from each start has ``accelerators`` free throughout."""
     ok = (room >= accelerators).astype(np.int32)
     window_ok = np.convolve(ok, np.ones(run, dtype=np.int32), mode="valid") == run  # index = start slot
     return window_ok[starts.start : starts.stop]
 
 
-def greedy_order(problem: Problem) -> list[Request]:
-    weights = problem.policy.class_weights
-
-    def key(request: Request) -> tuple:
-        org_class = problem.org_by_id[request.org_id].org_class
-        return (-weights[org_class], request.deadline_slot, -request.accelerators * request.duration_hours, request.id)
-
-    return sorted(problem.requests, key=key)
+def _weight(problem: Problem, request: Request) -> float:
+    return problem.policy.class_weights[problem.org_by_id[request.org_id].org_class]
 
 
-def greedy_plan(problem: Problem) -> tuple[Placement, ...]:
+ORDERS: dict[str, Callable[[Problem, Request], tuple]] = {
+    # class weight first in every order: a higher class never queues behind a lower one
+    "deadline": lambda pr, r: (-_weight(pr, r), r.deadline_slot, -r.accelerators * r.duration_hours, r.id),
+    "largest": lambda pr, r: (-_weight(pr, r), -r.accelerators * r.duration_hours, r.deadline_slot, r.id),
+    "tightest": lambda pr, r: (-_weight(pr, r), r.deadline_slot - r.earliest_slot - r.duration_hours, r.id),
+}
+
+
+def best_greedy_plan(problem: Problem) -> tuple[Placement, ...]:
+    """The best of the greedy plans over :data:`ORDERS`."""
+    plans = [greedy_plan(problem, order) for order in ORDERS]
+    return max(plans, key=lambda plan: formulas.objective_milli(problem, plan))
+
+
+def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, ...]:
+    """Place requests one by one in ``order`` (a key of :data:`ORDERS`), each at its best-scoring fit."""
     room = {p.id: np.array(formulas.room_left(problem, p), dtype=np.int64) for p in problem.pools}
     non_sme_room = {p.id: np.array(formulas.non_sme_room_left(problem, p), dtype=np.int64) for p in problem.pools}
     voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
     budget_left = problem.programme.voucher_budget_fen
     plan: list[Placement] = []
-    for request in greedy_order(problem):
+    for request in sorted(problem.requests, key=lambda r: ORDERS[order](problem, r)):
         sme = problem.is_sme(request)
         best: tuple[int, Placement] | None = None
         for pool in problem.eligible_pools(request):
@@ -44,9 +55,9 @@ def greedy_plan(problem: Problem) -> tuple[Placement, ...]:
             if not starts:
                 continue
             run = formulas.run_slots(problem, request, pool)
-            fits = _fits(room[pool.id], request.accelerators, run, starts)
+            fits = fits_mask(room[pool.id], request.accelerators, run, starts)
             if not sme:
-                fits &= _fits(non_sme_room[pool.id], request.accelerators, run, starts)
+                fits &= fits_mask(non_sme_room[pool.id], request.accelerators, run, starts)
             cost = formulas.cost_fen(request, pool)
             for offset in np.flatnonzero(fits):
                 start = starts.start + int(offset)

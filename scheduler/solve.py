@@ -1,4 +1,11 @@
-"""``solve(problem, params) -> Result``: the single entry point for the CLI, the API and notebooks."""
+"""``solve(problem, params) -> Result``: the single entry point for the CLI, the API and notebooks.
+
+1. A greedy plan (the best of a few request orders): a valid plan within moments.
+2. An upper bound from the LP relaxation in :mod:`scheduler.bounds`.
+3. Small problems: one CP-SAT model over every request, warm-started from the greedy plan.
+   Larger ones: large-neighbourhood search (:mod:`scheduler.cpsat.lns`) from the greedy plan,
+   which keeps improving until the time limit.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ortools.sat.python import cp_model
-
 from scheduler import formulas
-from scheduler.cpsat.model import add_hint, build_model, read_plan
+from scheduler.bounds import upper_bound_milli
+from scheduler.cpsat.lns import improve
+from scheduler.cpsat.run import model_size, run_cpsat
 from scheduler.domain import Placement, Problem
-from scheduler.greedy import greedy_plan
+from scheduler.greedy import best_greedy_plan
 from scheduler.reasons import Reason, explain
 
+STATUS_SEVERITY = ("NOT_RUN", "OPTIMAL", "FEASIBLE", "UNKNOWN", "INFEASIBLE", "MODEL_INVALID")
+
 Progress = Callable[[float, float, float], None]
-"""Called as ``progress(elapsed_s, objective, bound)`` on each improving plan."""
+"""Called as ``progress(elapsed_s, objective, bound)`` on each improving plan (points)."""
 
 
 @dataclass(frozen=True)
@@ -24,12 +33,15 @@ class SolveParams:
     seed: int = 0
     num_workers: int = 8
     progress: Progress | None = None
+    full_model_max_options: int = 6000
+    """Problems with more (request, pool) options than this are solved by large-neighbourhood search."""
 
 
 @dataclass(frozen=True)
 class Result:
-    """What a solve returns. ``status`` is ``optimal``, ``feasible`` or ``greedy`` (the optimiser found
-    nothing better than its greedy start, or failed; ``message`` says which). Objectives are in points."""
+    """What a solve returns. ``status`` is ``optimal`` (proved), ``feasible`` (improved on the greedy
+    start, not proved optimal) or ``greedy`` (nothing better than the greedy start was found; ``message``
+    says why). Objectives and the bound are in points."""
 
     status: str
     message: str
@@ -38,7 +50,12 @@ class Result:
     bound: float
     greedy_objective: float
     wall_time_s: float
+    first_plan_s: float
+    method: str
+    """``cp-sat`` (one model over every request) or ``lns`` (large-neighbourhood search)."""
     solver_status: str
+    """CP-SAT's status on the whole model; for ``lns`` the worst status of its sub-solves (``NOT_RUN``
+    when the greedy plan was already proved optimal or no sub-solve ran)."""
     reasons: dict[str, Reason] = field(default_factory=dict)
 
     @property
@@ -47,78 +64,67 @@ class Result:
         return max(0.0, self.bound - self.objective) / max(abs(self.bound), 1e-9)
 
 
-class _ProgressCallback(cp_model.CpSolverSolutionCallback):
-    def __init__(self, progress: Progress, started: float) -> None:
-        super().__init__()
-        self._progress = progress
-        self._started = started
-
-    def on_solution_callback(self) -> None:
-        self._progress(
-            time.perf_counter() - self._started,
-            self.objective_value / formulas.MILLI,
-            self.best_objective_bound / formulas.MILLI,
-        )
-
-
 def solve(problem: Problem, params: SolveParams | None = None) -> Result:
-    """Allocate ``problem``'s requests. Never raises on an infeasible or timed-out solve: it then
-    returns the greedy start and says so. Never returns a plan worse than the greedy start."""
+    """Allocate ``problem``'s requests within ``params.time_limit_s``.
+
+    Never raises on an infeasible or timed-out solve: it then returns the greedy plan and says so.
+    Never returns a plan worse than the greedy plan.
+    """
     params = params or SolveParams()
     started = time.perf_counter()
-    start_plan = greedy_plan(problem)
-    greedy_milli = formulas.objective_milli(problem, start_plan)
+    deadline = started + params.time_limit_s
+    greedy = best_greedy_plan(problem)
+    greedy_milli = formulas.objective_milli(problem, greedy)
+    first_plan_s = time.perf_counter() - started
+    bound_milli = float(upper_bound_milli(problem))
 
-    ctx = build_model(problem)
-    add_hint(ctx, start_plan)
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.0, params.time_limit_s - (time.perf_counter() - started))
-    solver.parameters.random_seed = params.seed
-    solver.parameters.num_workers = params.num_workers
-    callback = _ProgressCallback(params.progress, started) if params.progress else None
-    status = solver.solve(ctx.model, callback)
-    status_name = solver.status_name(status)
+    def report(value_milli: float, bound: float) -> None:
+        if params.progress:
+            params.progress(time.perf_counter() - started, value_milli / formulas.MILLI, bound / formulas.MILLI)
 
-    plan, milli, bound_milli = start_plan, greedy_milli, None
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        solved_plan = read_plan(ctx, solver)
-        solved_milli = formulas.objective_milli(problem, solved_plan)
-        bound_milli = solver.best_objective_bound
-        if solved_milli >= greedy_milli:
-            plan, milli = solved_plan, solved_milli
-    if plan is start_plan and status != cp_model.OPTIMAL:
-        result_status = "greedy"
-        message = (
-            "the optimiser found no plan better than the greedy start within the time limit"
-            if status == cp_model.FEASIBLE or status == cp_model.UNKNOWN
-            else f"the optimiser ended with {status_name}; the greedy plan is returned"
+    report(greedy_milli, bound_milli)
+    plan, milli, proved = greedy, greedy_milli, greedy_milli >= bound_milli
+    solver_status = "NOT_RUN"
+    method = "cp-sat" if model_size(problem) <= params.full_model_max_options else "lns"
+    if not proved and method == "cp-sat":
+        run = run_cpsat(
+            problem,
+            greedy,
+            deadline - time.perf_counter(),
+            params.seed,
+            params.num_workers,
+            lambda value, bound: report(value, min(bound, bound_milli)),
         )
-    elif status == cp_model.OPTIMAL:
-        result_status, message = "optimal", "proved optimal"
+        solver_status = run.status
+        if run.plan is not None:
+            bound_milli = min(bound_milli, run.bound_milli)
+            run_milli = formulas.objective_milli(problem, run.plan)
+            if run_milli >= milli:
+                plan, milli = run.plan, run_milli
+            proved = run.status == "OPTIMAL"
+    elif not proved:
+        plan, statuses = improve(
+            problem, greedy, deadline, params.seed, min(params.num_workers, 4), lambda value: report(value, bound_milli)
+        )
+        solver_status = max(statuses, key=STATUS_SEVERITY.index, default="NOT_RUN")
+        milli = formulas.objective_milli(problem, plan)
+    proved = proved or milli >= bound_milli
+    if proved:
+        status, message = "optimal", "proved optimal"
+    elif milli > greedy_milli:
+        status, message = "feasible", "best plan found within the time limit"
     else:
-        result_status, message = "feasible", "best plan found within the time limit"
-    bound = (bound_milli if bound_milli is not None else _trivial_bound_milli(problem)) / formulas.MILLI
+        status, message = "greedy", "the optimiser found no plan better than the greedy start within the time limit"
     return Result(
-        status=result_status,
+        status=status,
         message=message,
         plan=plan,
         objective=milli / formulas.MILLI,
-        bound=max(bound, milli / formulas.MILLI),
+        bound=max(bound_milli, milli) / formulas.MILLI,
         greedy_objective=greedy_milli / formulas.MILLI,
         wall_time_s=time.perf_counter() - started,
-        solver_status=status_name,
+        first_plan_s=first_plan_s,
+        method=method,
+        solver_status=solver_status,
         reasons=explain(problem, plan),
     )
-
-
-def _trivial_bound_milli(problem: Problem) -> int:
-    """Every request placed at its best pool with no delay: an upper bound without the solver."""
-    total = 0
-    for request in problem.requests:
-        scores = [
-            formulas.score_milli(problem, request, pool, max(request.earliest_slot, 0))
-            for pool in problem.eligible_pools(request)
-            if formulas.start_range(problem, request, pool)
-        ]
-        total += max([0, *scores])
-    return total

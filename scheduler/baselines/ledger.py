@@ -18,7 +18,7 @@ import numpy as np
 
 from scheduler import formulas
 from scheduler.domain import Placement, Pool, Problem, Request
-from scheduler.greedy import _fits
+from scheduler.greedy import fits_mask
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Ledger:
         free = self.room[option.pool.id]
         if not self.is_sme(request):
             free = np.minimum(free, self.non_sme_room[option.pool.id])
-        for offset in np.flatnonzero(_fits(free, request.accelerators, option.run, starts)):
+        for offset in np.flatnonzero(fits_mask(free, request.accelerators, option.run, starts)):
             start = first + int(offset)
             if self.affordable(request, option.pool, start):
                 return self.offer(request, option, start)

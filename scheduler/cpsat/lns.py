@@ -1,0 +1,120 @@
+"""Large-neighbourhood search around an incumbent plan, for problems too large for one CP-SAT model.
+
+Each step frees the requests in a neighbourhood (a random window of time on a random group of pools,
+or the pools and window of one unplaced request), keeps every other placement fixed as a
+:class:`~scheduler.domain.Commitment`, charges their subsidies to the vouchers and the budget, and
+re-solves the freed requests exactly with the same CP-SAT model on all pools. An improvement that
+keeps every voucher rule of the whole plan is accepted. The neighbourhood grows while sub-problems
+solve to optimality fast and shrinks when they time out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from scheduler import formulas
+from scheduler.cpsat.run import run_cpsat
+from scheduler.domain import Commitment, Placement, Problem
+from scheduler.policies import vouchers
+
+MIN_FREE, MAX_FREE = 20, 400
+
+
+def subproblem(problem: Problem, plan: dict[str, Placement], freed: set[str]) -> Problem:
+    """``problem`` restricted to the ``freed`` requests, every other placement of ``plan`` fixed."""
+    fixed = [p for request_id, p in plan.items() if request_id not in freed]
+    commitments = list(problem.commitments)
+    spent: dict[str, int] = defaultdict(int)
+    for p in fixed:
+        request = problem.request_by_id[p.request_id]
+        pool = problem.pool_by_id[p.pool_id]
+        end = p.start_slot + formulas.run_slots(problem, request, pool)
+        commitments.append(Commitment(p.pool_id, p.start_slot, end, request.accelerators, problem.is_sme(request)))
+        if request.voucher_id is not None:
+            spent[request.voucher_id] += p.subsidy_fen
+    return dataclasses.replace(
+        problem,
+        requests=tuple(r for r in problem.requests if r.id in freed),
+        vouchers=tuple(dataclasses.replace(v, balance_fen=v.balance_fen - spent[v.id]) for v in problem.vouchers),
+        programme=dataclasses.replace(
+            problem.programme, voucher_budget_fen=problem.programme.voucher_budget_fen - sum(spent.values())
+        ),
+        commitments=tuple(commitments),
+    )
+
+
+def _neighbourhood(problem: Problem, plan: dict[str, Placement], size: int, rng: random.Random) -> set[str]:
+    horizon = problem.horizon.slots
+    unplaced = [r for r in problem.requests if r.id not in plan]
+    if unplaced and rng.random() < 0.5:
+        anchor = rng.choice(unplaced)
+        pools = {p.id for p in problem.eligible_pools(anchor)}
+        lo, hi = max(anchor.earliest_slot, 0), min(anchor.deadline_slot, horizon)
+    else:
+        pools = {p.id for p in rng.sample(problem.pools, k=rng.randint(1, max(1, len(problem.pools) // 3)))}
+        width = rng.randint(max(1, horizon // 14), max(1, horizon // 3))
+        lo = rng.randrange(0, max(1, horizon - width + 1))
+        hi = lo + width
+    placed_here = []
+    for p in plan.values():
+        if p.pool_id in pools:
+            request = problem.request_by_id[p.request_id]
+            end = p.start_slot + formulas.run_slots(problem, request, problem.pool_by_id[p.pool_id])
+            if p.start_slot < hi and end > lo:
+                placed_here.append(p.request_id)
+    waiting_here = [
+        r.id
+        for r in unplaced
+        if max(r.earliest_slot, 0) < hi
+        and r.deadline_slot > lo
+        and any(p.id in pools for p in problem.eligible_pools(r))
+    ]
+    rng.shuffle(placed_here)
+    rng.shuffle(waiting_here)
+    take_placed = placed_here[: max(size // 2, size - len(waiting_here))]
+    return set(take_placed) | set(waiting_here[: size - len(take_placed)])
+
+
+def improve(
+    problem: Problem,
+    plan: tuple[Placement, ...],
+    deadline: float,
+    seed: int,
+    num_workers: int,
+    on_improvement: Callable[[int], None] | None = None,
+    step_s: float = 2.0,
+) -> tuple[Placement, ...]:
+    """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
+    rng = random.Random(seed)
+    current = {p.request_id: p for p in plan}
+    value = formulas.objective_milli(problem, plan)
+    size = min(MAX_FREE, max(MIN_FREE, len(problem.requests) // 10))
+    statuses: Counter[str] = Counter()
+    while (left := deadline - time.perf_counter()) > 0.2:
+        freed = _neighbourhood(problem, current, size, rng)
+        if not freed:
+            continue
+        sub = subproblem(problem, current, freed)
+        before = [current[r] for r in freed if r in current]
+        run = run_cpsat(sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers)
+        statuses[run.status] += 1
+        if run.status == "OPTIMAL":
+            size = min(MAX_FREE, int(size * 1.25) + 1)
+        elif run.status in ("FEASIBLE", "UNKNOWN"):
+            size = max(MIN_FREE, int(size * 0.8))
+        if run.plan is None:
+            continue
+        gain = formulas.objective_milli(sub, run.plan) - formulas.objective_milli(sub, tuple(before))
+        if gain <= 0:
+            continue
+        candidate = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in run.plan}
+        if vouchers.check(problem, tuple(candidate.values())):
+            continue  # a fixed placement paid in part would lose the exhaustion that justified it
+        current, value = candidate, value + gain
+        if on_improvement:
+            on_improvement(value)
+    return tuple(current.values()), statuses
