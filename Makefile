@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/shanghai-default/scenario.yaml
 TIME_LIMIT ?= 60
 
-.PHONY: run test lint clean
+.PHONY: run solve test lint clean bench-api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# The service (uvicorn) on PCS_HOST:PCS_PORT (default 127.0.0.1:8000), on a SQLite file seeded from $(SCENARIO)
+# when empty; prints an admin token (or uses PCS_ADMIN_TOKEN); allocation rounds every PCS_ROUND_MINUTES.
 run: $(STAMP)
+	PCS_DATABASE_URL="$${PCS_DATABASE_URL:-sqlite:///pcs.db}" PCS_SEED_SCENARIO="$${PCS_SEED_SCENARIO-$(SCENARIO)}" \
+		$(BIN)/python -m api
+
+# The command-line solve of $(SCENARIO): the KPI table, and out/.
+solve: $(STAMP)
 	$(BIN)/pcs solve $(SCENARIO) --time-limit $(TIME_LIMIT) --out out
 
 test: $(STAMP)
@@ -24,5 +31,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check scheduler api tests
 	$(BIN)/ruff format --check scheduler api tests
 
+bench-api: $(STAMP)
+	$(BIN)/python bench/api_load.py
+
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .hypothesis pcs.db pcs.db-wal pcs.db-shm

@@ -171,7 +171,7 @@ def _commit_plan(
     row.greedy_objective = result.greedy_objective
     row.requests_considered, row.placed = len(snap.problem.requests), len(plan)
     row.subsidy_fen = sum(p.subsidy_fen for p in plan)
-    row.kpis = mapping.plan_kpis(committed, plan)
+    row.kpis = mapping.plan_kpis(snap, plan)  # over all the requests it considered
 
 
 def _decide(
