@@ -8,10 +8,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
+from scheduler.charts import write_compare_report, write_run_report
 from scheduler.errors import InputError
-from scheduler.reports import allocations_frame, kpis, pool_frame, read_allocations
+from scheduler.reports import allocations_frame, compare_frame, kpis, pool_frame, read_allocations, run_kpis, run_tables
 from scheduler.scenario_writer import write_scenario
-from scheduler.scenarios import load_scenario
+from scheduler.scenarios import Scenario, load_scenario
+from scheduler.simulate import SimulationParams, check_schedulers, compare, load_for_days, simulate
 from scheduler.solve import Result, SolveParams, solve
 from scheduler.validate import violations
 
@@ -82,6 +86,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
                 "status": result.status,
                 "message": result.message,
                 "solver_status": result.solver_status,
+                "method": result.method,
+                "first_plan_s": round(result.first_plan_s, 3),
                 "objective": result.objective,
                 "greedy_objective": result.greedy_objective,
                 "bound": result.bound,
@@ -118,6 +124,73 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _sim_params(args: argparse.Namespace, scheduler: str) -> SimulationParams:
+    return SimulationParams(
+        scheduler=scheduler,
+        round_hours=args.round_hours,
+        time_limit_s=args.time_limit,
+        num_workers=args.workers,
+        seed=args.seed,
+        progress=False if args.quiet else None,
+    )
+
+
+def _report_violations(runs: dict) -> int:
+    bad = 0
+    for (scenario, scheduler), run in runs.items():
+        for slot, v in [*run.round_violations, *((None, v) for v in run.final_violations)]:
+            bad += 1
+            at = "whole run" if slot is None else f"round at slot {slot}"
+            print(f"VIOLATION {scenario}/{scheduler} ({at}): {v.rule}: {v.message}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    check_schedulers([args.scheduler])
+    scenario = load_for_days(args.scenario, args.days)
+    problem = scenario.problem
+    print(
+        f"Scenario {scenario.name}: {len(problem.requests)} requests over {problem.horizon.slots} slots; "
+        f"{args.scheduler} every {args.round_hours} h",
+        file=sys.stderr,
+        flush=True,
+    )
+    run = simulate(problem, params=_sim_params(args, args.scheduler))
+    tables = run_tables(run)
+    figures = run_kpis(run, tables)
+    width = max(len(k) for k in figures)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in figures.items()))
+    print()
+    print(tables["by_class"].to_string(index=False))
+    if args.out:
+        written = write_run_report(run, args.out, f"{scenario.name}: {args.scheduler}, {args.days or '-'} days")
+        write_scenario(Scenario(scenario.name, problem, scenario.path), Path(args.out) / "inputs")
+        print(f"\nwrote {written['html']}, {written['xlsx']}, CSV/Parquet tables and charts in {args.out}")
+    return _report_violations({(scenario.name, args.scheduler): run})
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    schedulers = check_schedulers([s.strip() for s in args.schedulers.split(",") if s.strip()])
+    runs = compare(args.base, args.variants, schedulers, args.days, _sim_params(args, schedulers[0]))
+    frame = compare_frame(runs)
+    with pd.option_context("display.width", 250, "display.max_columns", 50):
+        print(frame.to_string(index=False))
+    if args.out:
+        written = write_compare_report(frame, runs, args.out)
+        print(f"\nwrote {written['html']} and {written['xlsx']}")
+    return _report_violations(runs)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, help="simulate this many days (default: the scenario's horizon)")
+    parser.add_argument("--time-limit", type=float, default=5.0, help="optimiser seconds per round (default 5)")
+    parser.add_argument("--round-hours", type=int, default=1, help="hours between rounds (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")
+    parser.add_argument("--out", help="directory for the report (HTML, Excel, CSV, Parquet, PNG)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pcs", description="Public Compute Scheduler")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate_parser.add_argument("scenario", help="scenario YAML file")
     validate_parser.add_argument("allocations", help="allocations.csv")
     validate_parser.set_defaults(run=cmd_validate)
+    sim_parser = commands.add_parser("simulate", help="rolling-horizon simulation of a scenario's arriving demand")
+    sim_parser.add_argument("scenario", help="scenario YAML file")
+    sim_parser.add_argument("--scheduler", default="optimiser", help="optimiser, greedy, fifo, easy or quota")
+    _add_run_options(sim_parser)
+    sim_parser.set_defaults(run=cmd_simulate)
+    compare_parser = commands.add_parser("compare", help="simulate variants and schedulers on the same demand")
+    compare_parser.add_argument("base", help="base scenario YAML file (its demand is used for every variant)")
+    compare_parser.add_argument("variants", nargs="*", help="variant scenario files (usually with base:)")
+    compare_parser.add_argument(
+        "--schedulers", default="optimiser,fifo,easy,quota", help="comma-separated (default optimiser,fifo,easy,quota)"
+    )
+    _add_run_options(compare_parser)
+    compare_parser.set_defaults(run=cmd_compare)
     return parser
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from scheduler import generator, parse
+from scheduler import generator, parse, traces
 from scheduler.domain import (
     Commitment,
     MaintenanceWindow,
@@ -173,6 +173,10 @@ def _resolve(path: Path, origins: _Origins, chain: tuple[Path, ...]) -> dict[str
         if not base_path.is_file():
             raise InputError(f"{label}: base", f"file {base!r} not found ({base_path})")
         data = _resolve(base_path, origins, (*chain, base_path))
+    for key in DATA_KEYS:
+        # a source of another kind ({trace: ...} over {generator: ...}) replaces the base's, not merges into it
+        if isinstance(raw.get(key), dict) and isinstance(data.get(key), dict) and set(raw[key]) != set(data[key]):
+            del data[key]
     _merge(data, raw, label, (), origins)
     origins.by_key[()] = label  # the top file is resolved last, so it names the merged whole
     return data
@@ -298,14 +302,19 @@ def _commitments(data: Any, horizon: Horizon, pool_ids: set[str], origins: _Orig
     return tuple(out)
 
 
-def _source(data: dict[str, Any], key: str, origins: _Origins) -> CsvRef | dict[str, Any]:
-    """A CSV reference, or the parameters of a generator block."""
+def _source(data: dict[str, Any], key: str, origins: _Origins) -> CsvRef | dict[str, Any] | traces.TraceBlock:
+    """A CSV reference, the parameters of a generator block, or (requests only) a trace block."""
     value = data[key]
     if isinstance(value, CsvRef):
         return value
     if isinstance(value, dict) and set(value) == {"generator"}:
         return value["generator"] or {}
-    raise InputError(origins.where(key), f"must be a CSV path or a mapping {{generator: {{...}}}}, got {value!r}")
+    if key == "requests" and isinstance(value, dict) and set(value) == {"trace"}:
+        # a relative trace path resolves against the file that set it (after base: merging)
+        declared = origins.root / origins.file("requests", "trace", "file")
+        return traces.TraceBlock(value["trace"] or {}, declared.resolve().parent)
+    what = "a CSV path, a mapping {generator: {...}}" + (" or {trace: {...}}" if key == "requests" else "")
+    raise InputError(origins.where(key), f"must be {what}, got {value!r}")
 
 
 def _generated(make: Callable[[], tuple], key: str, origins: _Origins) -> tuple:
@@ -360,6 +369,11 @@ def load_scenario(path: str | Path) -> Scenario:
             "site_ids": {s.id for s in sites},
         }
         requests = read_requests(source, origins.where("requests"), origins.label(source.path), known)
+    elif isinstance(source, traces.TraceBlock):
+        block = source
+        requests = _generated(
+            lambda: traces.trace_requests(orgs, vouchers, pools, sites, horizon, block), "requests", origins
+        )
     else:
         requests = _generated(
             lambda: generator.generate_requests(orgs, vouchers, pools, sites, horizon, source), "requests", origins

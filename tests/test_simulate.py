@@ -1,0 +1,176 @@
+"""The rolling-horizon simulation: arrivals, commitments, expiry, money across rounds, the whole-run check,
+and every scheduler's plans through the validator on a cut of the default scenario."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scheduler.domain import Placement, Voucher
+from scheduler.errors import InputError
+from scheduler.simulate import (
+    Arrival,
+    Demand,
+    SimulationParams,
+    demand_from_problem,
+    load_for_days,
+    round_problem,
+    run_violations,
+    scheduler_names,
+    simulate,
+)
+from scheduler.validate import violations
+from tests.factories import LARGE, SME, make_policy, make_pool, make_problem, make_programme, make_request
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"
+FAST = {"time_limit_s": 2.0, "num_workers": 2, "progress": False}
+
+
+def params(scheduler: str) -> SimulationParams:
+    return SimulationParams(scheduler=scheduler, **FAST)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scheduler", ["greedy", "optimiser"])
+def test_a_request_waits_for_its_arrival_and_for_committed_work(scheduler: str) -> None:
+    # pool of 4; A (4 x 3 h) arrives at 0; B (4 x 2 h) arrives at 1 and must wait for A to finish at 3
+    a = make_request("a", LARGE, 4, 3, 0, 12)
+    b = make_request("b", LARGE, 4, 2, 1, 12)
+    problem = make_problem(requests=[a, b])
+    demand = Demand((Arrival(0, a), Arrival(1, b)))
+    run = simulate(problem, demand, params(scheduler))
+    starts = {p.request_id: p.start_slot for p in run.plan}
+    assert starts == {"a": 0, "b": 3}
+    assert run.decided == {"a": 0, "b": 1}
+    outcome = {o.request_id: o for o in run.outcomes}
+    assert outcome["b"].start_slot - outcome["b"].arrival_slot == 2
+    assert all(o.deadline_met for o in run.outcomes)
+    assert run.valid
+    assert [r.slot for r in run.rounds] == [0, 1]  # no round without pending requests
+    assert run.rounds[1].pending == 1
+
+
+def test_a_request_that_cannot_finish_by_its_deadline_expires_and_one_beyond_the_run_stays_open() -> None:
+    a = make_request("a", LARGE, 4, 6, 0, 12)
+    late = make_request("late", LARGE, 4, 2, 1, 5)  # needs the pool in [1, 5): A holds it until 6
+    beyond = make_request("beyond", LARGE, 4, 8, 2, 30)  # deadline after the 12-slot run, cannot fit in it
+    problem = make_problem(requests=[a, late, beyond])
+    demand = Demand((Arrival(0, a), Arrival(1, late), Arrival(2, beyond)))
+    run = simulate(problem, demand, params("greedy"))
+    status = {o.request_id: o.status for o in run.outcomes}
+    assert status == {"a": "placed", "late": "expired", "beyond": "open"}
+    assert {o.request_id: o.deadline_met for o in run.outcomes} == {"a": True, "late": False, "beyond": None}
+    assert run.valid
+
+
+def test_arrival_after_earliest_start_is_rejected() -> None:
+    with pytest.raises(InputError, match="arrival"):
+        Demand((Arrival(3, make_request("a", LARGE, 1, 1, 2, 8)),))
+
+
+def test_demand_from_problem_leads_are_seeded_and_never_after_the_earliest_start() -> None:
+    problem = load_for_days(DEFAULT, 1).problem
+    first = demand_from_problem(problem, lead_hours=12, seed=5)
+    assert first == demand_from_problem(problem, lead_hours=12, seed=5)
+    assert first != demand_from_problem(problem, lead_hours=12, seed=6)
+    assert all(0 <= a.slot <= a.request.earliest_slot for a in first.arrivals)
+    assert [a.slot for a in demand_from_problem(problem).arrivals] == sorted(r.earliest_slot for r in problem.requests)
+
+
+def test_vouchers_and_budget_carry_over_between_rounds() -> None:
+    voucher = Voucher("v", SME, 50, 1_000, 0, 12)
+    a = make_request("a", SME, 2, 2, 0, 12, voucher_id="v")  # cost 2*2*100 = 400, entitled 200
+    b = make_request("b", SME, 2, 2, 3, 12, voucher_id="v")
+    c = make_request("c", SME, 2, 2, 6, 12, voucher_id="v")
+    problem = make_problem(requests=[a, b, c], vouchers=[voucher], programme=make_programme(voucher_budget_fen=500))
+    demand = Demand((Arrival(0, a), Arrival(3, b), Arrival(6, c)))
+    run = simulate(problem, demand, params("optimiser"))
+    paid = {p.request_id: p.subsidy_fen for p in run.plan}
+    assert paid == {"a": 200, "b": 200, "c": 100}  # the budget of 500 runs out on the third
+    assert run.valid
+
+    # the third round's problem sees what is left, with the voucher's window shifted to "now"
+    spent = {"v": 400}
+    shifted = round_problem(problem, 6, 12, [c], run.plan[:2], spent)
+    assert shifted.programme.voucher_budget_fen == 100
+    assert shifted.voucher_by_id["v"].balance_fen == 600
+    assert (shifted.voucher_by_id["v"].valid_from_slot, shifted.voucher_by_id["v"].valid_until_slot) == (-6, 6)
+    assert shifted.horizon.slots == 6
+    assert shifted.horizon.start == problem.horizon.to_datetime(6)
+
+
+def test_round_problem_turns_earlier_placements_into_commitments_and_shifts_maintenance() -> None:
+    pool = make_pool(capacity=4, maintenance=[(8, 10, 2)])
+    a = make_request("a", SME, 3, 4, 0, 12)
+    b = make_request("b", LARGE, 1, 1, 0, 12)
+    problem = make_problem(pools=[pool], requests=[a, b])
+    earlier = (Placement("a", "p1", 1, 1200), Placement("b", "p1", 0, 100))  # b ended at 1, a runs 1..5
+    shifted = round_problem(problem, 2, 12, [], earlier, {})
+    assert [(c.start_slot, c.end_slot, c.accelerators, c.sme) for c in shifted.commitments] == [(-1, 3, 3, True)]
+    assert [(w.start_slot, w.end_slot) for w in shifted.pools[0].maintenance] == [(6, 8)]
+
+
+def test_clipped_and_unclipped_earliest_starts() -> None:
+    a = make_request("a", LARGE, 1, 1, 2, 12)
+    problem = make_problem(requests=[a])
+    assert round_problem(problem, 5, 12, [a], (), {}).requests[0].earliest_slot == 0
+    assert round_problem(problem, 5, 12, [a], (), {}, clip_earliest=False).requests[0].earliest_slot == -3
+
+
+def test_whole_run_check_knows_when_the_sme_reserve_was_lent() -> None:
+    # reserve 50 % from 2 h after "now"; a non-SME request holding the whole pool in slots 4..6
+    problem = make_problem(
+        requests=[make_request("x", LARGE, 4, 2, 0, 12)],
+        policy=make_policy(sme_reserve_pct=50, reserve_release_hours=2),
+    )
+    plan = (Placement("x", "p1", 4, 800),)
+    assert run_violations(problem, plan, {"x": 4}, {"x": 0}) == []  # decided at 4: slots 4, 5 were lent
+    lent_one = run_violations(problem, plan, {"x": 3}, {"x": 0})  # decided at 3: slot 5 was reserved
+    assert {(v.rule, v.slot) for v in lent_one} == {("sme_reserve", 5)}
+    broken = run_violations(problem, plan, {"x": 0}, {"x": 0})  # decided at 0: slots >= 2 were reserved
+    assert {(v.rule, v.slot) for v in broken} == {("sme_reserve", 4), ("sme_reserve", 5)}
+    late = run_violations(problem, (Placement("x", "p1", 1, 800),), {"x": 2}, {"x": 0})
+    assert [v.rule for v in late] == ["causality"]
+
+
+def test_whole_run_check_catches_capacity_and_budget_across_rounds() -> None:
+    voucher = Voucher("v", SME, 50, 10_000, 0, 12)
+    a = make_request("a", SME, 3, 2, 0, 12, voucher_id="v")
+    b = make_request("b", SME, 3, 2, 0, 12, voucher_id="v")
+    problem = make_problem(requests=[a, b], vouchers=[voucher], programme=make_programme(voucher_budget_fen=400))
+    plan = (Placement("a", "p1", 0, 600, 300), Placement("b", "p1", 1, 600, 300))
+    rules = {v.rule for v in run_violations(problem, plan, {"a": 0, "b": 1}, {"a": 0, "b": 0})}
+    assert {"capacity", "programme_budget"} <= rules
+
+
+@pytest.fixture(scope="module")
+def day() -> object:
+    return load_for_days(DEFAULT, 1).problem
+
+
+@pytest.mark.parametrize("scheduler", scheduler_names())
+def test_every_scheduler_passes_the_validator_every_round_and_on_the_whole_run(day, scheduler: str) -> None:
+    run = simulate(day, params=SimulationParams(scheduler=scheduler, time_limit_s=1.0, progress=False))
+    assert run.round_violations == ()
+    assert run.final_violations == ()
+    assert run.plan, "nothing placed"
+    assert len(run.outcomes) == len(day.requests)
+    assert violations(run.problem, ()) == []
+    assert all(r.violations == 0 for r in run.rounds)
+    by_id = {o.request_id: o for o in run.outcomes}
+    for p in run.plan:
+        assert by_id[p.request_id].arrival_slot <= run.decided[p.request_id] <= p.start_slot
+
+
+@pytest.mark.parametrize("scheduler", [s for s in scheduler_names() if s != "optimiser"])
+def test_baselines_are_deterministic(day, scheduler: str) -> None:
+    first = simulate(day, params=params(scheduler))
+    assert first.plan == simulate(day, params=params(scheduler)).plan
+
+
+def test_load_for_days_cuts_the_horizon_and_rejects_nonsense() -> None:
+    assert load_for_days(DEFAULT, 2).problem.horizon.slots == 48
+    assert load_for_days(DEFAULT).problem.horizon.slots == 168
+    with pytest.raises(InputError, match="days"):
+        load_for_days(DEFAULT, 0)
