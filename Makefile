@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/shanghai-default/scenario.yaml
 TIME_LIMIT ?= 60
 
-.PHONY: run solve test lint clean bench-api
+.PHONY: run solve test lint clean bench bench-api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check scheduler api tests
 	$(BIN)/ruff format --check scheduler api tests
+
+# The optimiser against the greedy baselines and the upper bound: a quick profile (a few minutes), or
+# BENCH_ARGS=--full for every size, demand level and trace (about 30 minutes). Prints the table, writes CSV.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api_load.py

@@ -34,12 +34,6 @@ ORDERS: dict[str, Callable[[Problem, Request], tuple]] = {
 }
 
 
-def best_greedy_plan(problem: Problem) -> tuple[Placement, ...]:
-    """The best of the greedy plans over :data:`ORDERS`."""
-    plans = [greedy_plan(problem, order) for order in ORDERS]
-    return max(plans, key=lambda plan: formulas.objective_milli(problem, plan))
-
-
 def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, ...]:
     """Place requests one by one in ``order`` (a key of :data:`ORDERS`), each at its best-scoring fit."""
     room = {p.id: np.array(formulas.room_left(problem, p), dtype=np.int64) for p in problem.pools}

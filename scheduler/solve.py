@@ -1,6 +1,7 @@
 """``solve(problem, params) -> Result``: the single entry point for the CLI, the API and notebooks.
 
-1. A greedy plan (the best of a few request orders): a valid plan within moments.
+1. A warm start: the best plan of the greedy schedulers (:mod:`scheduler.warm_start`), the first
+   of them valid within moments.
 2. An upper bound from the LP relaxation in :mod:`scheduler.bounds`.
 3. Small problems: one CP-SAT model over every request, warm-started from the greedy plan.
    Larger ones: large-neighbourhood search (:mod:`scheduler.cpsat.lns`) from the greedy plan,
@@ -11,15 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from scheduler import formulas
 from scheduler.bounds import upper_bound_milli
 from scheduler.cpsat.lns import improve
 from scheduler.cpsat.run import model_size, run_cpsat
-from scheduler.domain import Placement, Problem
-from scheduler.greedy import best_greedy_plan
-from scheduler.reasons import Reason, explain
+from scheduler.domain import Problem
+from scheduler.reasons import explain
+from scheduler.result import Result
+from scheduler.warm_start import warm_start
 
 STATUS_SEVERITY = ("NOT_RUN", "OPTIMAL", "FEASIBLE", "UNKNOWN", "INFEASIBLE", "MODEL_INVALID")
 
@@ -33,49 +35,21 @@ class SolveParams:
     seed: int = 0
     num_workers: int = 8
     progress: Progress | None = None
-    full_model_max_options: int = 6000
+    full_model_max_options: int = 2000
     """Problems with more (request, pool) options than this are solved by large-neighbourhood search."""
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a solve returns. ``status`` is ``optimal`` (proved), ``feasible`` (improved on the greedy
-    start, not proved optimal) or ``greedy`` (nothing better than the greedy start was found; ``message``
-    says why). Objectives and the bound are in points."""
-
-    status: str
-    message: str
-    plan: tuple[Placement, ...]
-    objective: float
-    bound: float
-    greedy_objective: float
-    wall_time_s: float
-    first_plan_s: float
-    method: str
-    """``cp-sat`` (one model over every request) or ``lns`` (large-neighbourhood search)."""
-    solver_status: str
-    """CP-SAT's status on the whole model; for ``lns`` the worst status of its sub-solves (``NOT_RUN``
-    when the greedy plan was already proved optimal or no sub-solve ran)."""
-    reasons: dict[str, Reason] = field(default_factory=dict)
-
-    @property
-    def gap(self) -> float:
-        """Relative distance to the bound: ``(bound - objective) / max(|bound|, 1e-9)``."""
-        return max(0.0, self.bound - self.objective) / max(abs(self.bound), 1e-9)
 
 
 def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     """Allocate ``problem``'s requests within ``params.time_limit_s``.
 
-    Never raises on an infeasible or timed-out solve: it then returns the greedy plan and says so.
-    Never returns a plan worse than the greedy plan.
+    Never raises on an infeasible or timed-out solve: it then returns the warm start and says so.
+    Never returns a plan worse than the warm start, the best of the greedy schedulers.
     """
     params = params or SolveParams()
     started = time.perf_counter()
     deadline = started + params.time_limit_s
-    greedy = best_greedy_plan(problem)
-    greedy_milli = formulas.objective_milli(problem, greedy)
-    first_plan_s = time.perf_counter() - started
+    start = warm_start(problem, started + params.time_limit_s / 4)
+    greedy, greedy_milli, first_plan_s = start.plan, start.value_milli, start.first_plan_s
     bound_milli = float(upper_bound_milli(problem))
 
     def report(value_milli: float, bound: float) -> None:
@@ -104,7 +78,7 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
             proved = run.status == "OPTIMAL"
     elif not proved:
         plan, statuses = improve(
-            problem, greedy, deadline, params.seed, min(params.num_workers, 4), lambda value: report(value, bound_milli)
+            problem, greedy, deadline, params.seed, min(params.num_workers, 2), lambda value: report(value, bound_milli)
         )
         solver_status = max(statuses, key=STATUS_SEVERITY.index, default="NOT_RUN")
         milli = formulas.objective_milli(problem, plan)
@@ -114,7 +88,8 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     elif milli > greedy_milli:
         status, message = "feasible", "best plan found within the time limit"
     else:
-        status, message = "greedy", "the optimiser found no plan better than the greedy start within the time limit"
+        status = "greedy"
+        message = f"the optimiser found no plan better than its warm start ({start.name}) within the time limit"
     return Result(
         status=status,
         message=message,
@@ -128,3 +103,6 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
         solver_status=solver_status,
         reasons=explain(problem, plan),
     )
+
+
+__all__ = ["Result", "SolveParams", "solve"]

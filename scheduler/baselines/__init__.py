@@ -21,9 +21,9 @@ from scheduler.baselines.fifo import fifo_plan
 from scheduler.baselines.quota import quota_plan
 from scheduler.bounds import upper_bound_milli
 from scheduler.domain import Placement, Problem
-from scheduler.greedy import best_greedy_plan, greedy_plan
+from scheduler.greedy import greedy_plan
 from scheduler.reasons import explain
-from scheduler.solve import Result
+from scheduler.result import Result
 
 Baseline = Callable[[Problem], tuple[Placement, ...]]
 
@@ -49,7 +49,7 @@ def run_baseline(name: str, problem: Problem) -> Result:
     with :func:`scheduler.formulas.objective_milli`; ``bound`` is the upper bound :func:`scheduler.solve.solve`
     reports (:func:`scheduler.bounds.upper_bound_milli`), at least the objective, so ``gap`` says how far the
     baseline may be from the optimum; ``greedy_objective`` is the value of the optimiser's greedy start
-    (:func:`scheduler.greedy.best_greedy_plan`) for comparison; ``wall_time_s`` and ``first_plan_s`` time the
+    (:func:`scheduler.warm_start.warm_start`) for comparison; ``wall_time_s`` and ``first_plan_s`` time the
     baseline alone; ``reasons`` come from :func:`scheduler.reasons.explain`.
 
     Raises
@@ -57,6 +57,8 @@ def run_baseline(name: str, problem: Problem) -> Result:
     ValueError
         If ``name`` is not a key of :data:`BASELINES`.
     """
+    from scheduler.warm_start import warm_start  # the warm start runs the baselines of this package
+
     schedule = BASELINES.get(name)
     if schedule is None:
         raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
@@ -64,7 +66,7 @@ def run_baseline(name: str, problem: Problem) -> Result:
     plan = schedule(problem)
     wall_time_s = time.perf_counter() - started
     milli = formulas.objective_milli(problem, plan)
-    greedy_milli = formulas.objective_milli(problem, best_greedy_plan(problem))
+    greedy_milli = warm_start(problem).value_milli
     return Result(
         status="baseline",
         message=f"{name} baseline: {_RULES[name]}",

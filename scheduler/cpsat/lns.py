@@ -86,7 +86,7 @@ def improve(
     seed: int,
     num_workers: int,
     on_improvement: Callable[[int], None] | None = None,
-    step_s: float = 2.0,
+    step_s: float = 0.5,
 ) -> tuple[Placement, ...]:
     """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
     rng = random.Random(seed)

@@ -1,0 +1,1 @@
+"""Benchmarks of the optimiser against the greedy baselines and the upper bound (`python -m bench`)."""

@@ -1,0 +1,80 @@
+"""The benchmark suite: the optimiser against every greedy baseline and the upper bound.
+
+Each (instance, scheduler) pair runs in a fresh process, so peak memory (max RSS) is its own. Every
+plan goes through the validator. Prints one table and writes it as CSV.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import pandas as pd
+
+from bench.instances import Instance, build
+
+QUICK = [
+    (Instance("synthetic", 100, 10, 168, 1.3), 10.0),
+    (Instance("synthetic", 1000, 12, 168, 1.3), 30.0),
+    (Instance("itp", 1000, 12, 168, 1.3), 30.0),
+]
+LIMITS = {100: 10.0, 1000: 30.0, 3000: 60.0, 10000: 120.0}
+SHAPES = {100: (10, 168), 1000: (12, 168), 3000: (16, 336), 10000: (20, 336)}
+FULL = [(Instance("synthetic", n, *SHAPES[n], demand), LIMITS[n]) for n in LIMITS for demand in (0.8, 1.3, 2.0)] + [
+    (Instance(trace, n, *SHAPES[n], 1.3), LIMITS[n]) for trace in ("itp", "philly") for n in LIMITS
+]
+SCHEDULERS = ("optimiser", "greedy", "fifo", "easy", "quota")
+
+
+def run_one(spec: Instance, scheduler: str, time_limit_s: float, workers: int) -> dict:
+    """Build the instance and schedule it in this (fresh) process; the row of the table."""
+    from scheduler.baselines import BASELINES
+    from scheduler.bounds import upper_bound_milli
+    from scheduler.solve import SolveParams, solve
+    from scheduler.validate import objective, violations
+
+    problem = build(spec)
+    started = time.perf_counter()
+    if scheduler == "optimiser":
+        result = solve(problem, SolveParams(time_limit_s=time_limit_s, num_workers=workers))
+        plan, first, bound, method = result.plan, result.first_plan_s, result.bound, result.method
+    else:
+        plan = BASELINES[scheduler](problem)
+        first, bound, method = time.perf_counter() - started, upper_bound_milli(problem) / 1000, "greedy"
+    final = time.perf_counter() - started if scheduler != "optimiser" else result.wall_time_s
+    return {
+        "instance": spec.name,
+        "requests": len(problem.requests),
+        "pools": len(problem.pools),
+        "slots": spec.slots,
+        "demand": spec.demand_factor,
+        "scheduler": scheduler,
+        "method": method,
+        "value": objective(problem, plan),
+        "bound": bound,
+        "placed": len(plan),
+        "violations": len(violations(problem, plan)),
+        "first_plan_s": first,
+        "final_s": final,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run(
+    instances: list[tuple[Instance, float]], workers: int, schedulers: tuple[str, ...] = SCHEDULERS
+) -> pd.DataFrame:
+    rows = []
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+        for spec, limit in instances:
+            for scheduler in schedulers:
+                print(f"  {spec.name} {scheduler} ...", file=sys.stderr, flush=True)
+                rows.append(pool.submit(run_one, spec, scheduler, limit, workers).result())
+    frame = pd.DataFrame(rows)
+    best_baseline = frame[frame.scheduler != "optimiser"].groupby("instance")["value"].max()
+    best_bound = frame.groupby("instance")["bound"].min()
+    frame["vs_best_baseline"] = frame["value"] / frame["instance"].map(best_baseline)
+    frame["gap_pct"] = 100 * (frame["instance"].map(best_bound) - frame["value"]) / frame["instance"].map(best_bound)
+    return frame

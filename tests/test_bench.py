@@ -1,0 +1,25 @@
+"""The benchmark suite's smallest quick case runs end to end, so `make bench` cannot rot."""
+
+from __future__ import annotations
+
+from bench.instances import Instance, build
+from bench.suite import QUICK, SCHEDULERS, run
+
+
+def test_smallest_quick_case_runs_and_the_optimiser_leads() -> None:
+    spec, _ = QUICK[0]
+    frame = run([(spec, 3.0)], workers=2)
+    assert list(frame["scheduler"]) == list(SCHEDULERS)
+    assert (frame["violations"] == 0).all()
+    optimiser = frame[frame.scheduler == "optimiser"].iloc[0]
+    assert optimiser["value"] >= frame[frame.scheduler != "optimiser"]["value"].max()
+    assert optimiser["vs_best_baseline"] >= 1.0
+    assert (frame["gap_pct"] >= 0).all()
+    assert (frame["peak_mib"] > 0).all() and (frame["first_plan_s"] <= frame["final_s"]).all()
+
+
+def test_instances_hold_about_the_requested_number_of_requests() -> None:
+    problem = build(Instance("synthetic", 1000, 12, 168, 1.3))
+    assert 900 <= len(problem.requests) <= 1100
+    assert len(problem.pools) == 12
+    assert problem.horizon.slots == 168
