@@ -7,6 +7,7 @@ upgrade. On PostgreSQL a write session is an ordinary transaction (row locks do 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -52,7 +53,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit transactions."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # sessions outlive a thread-pool call, so connections are shared across threads (one at a time)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=40)
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -62,10 +64,30 @@ def make_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
+    # Writers of this process queue on a lock of its own before BEGIN IMMEDIATE: a thread waiting on SQLite's
+    # busy handler sleeps in steps of up to 100 ms even when the lock is free again, which ruins tail latency.
+    # The busy timeout still orders writers of different processes.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("pcs_write") else "BEGIN")
+        if not conn.get_execution_options().get("pcs_write"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        writers.acquire()
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release()
+            raise
+        conn.info["pcs_writer"] = True
 
+    def _end(conn: Any) -> None:
+        if conn.info.pop("pcs_writer", False):
+            writers.release()
+
+    event.listen(engine, "commit", _end)
+    event.listen(engine, "rollback", _end)
     return engine
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -12,7 +12,6 @@ from sqlmodel import Session, select
 
 from api import models as m
 from api.auth import hash_token
-from api.db import WRITE
 from api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer pcs_...`")
@@ -26,19 +25,26 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
+# The session dependencies are async generators on purpose: their set-up and tear-down then run on the event
+# loop, not in the thread pool. A sync one would need a second pool thread to tear down (roll back, return its
+# connection) while other requests' threads wait for that very connection or SQLite write lock: a deadlock
+# under load. Creating and closing a session does no blocking work worth a thread.
+async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+    session = Session(engine, expire_on_commit=False)
+    try:
         yield session
+    finally:
+        session.close()
 
 
-def get_write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    """A session whose transaction takes the write lock first (SQLite ``BEGIN IMMEDIATE``); routes commit."""
-    with Session(engine, expire_on_commit=False) as session:
-        session.connection(execution_options=WRITE)
-        try:
-            yield session
-        finally:
-            session.rollback()
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
+    """A session whose transaction, begun at its first statement inside the route, takes the write lock first
+    (SQLite ``BEGIN IMMEDIATE``); routes commit, and anything uncommitted is rolled back at the end."""
+    session = Session(request.app.state.write_engine, expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

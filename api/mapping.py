@@ -247,10 +247,15 @@ def latest_policy(session: Session) -> m.PolicyVersion | None:
 # ---------------------------------------------------------------- requests: checks and quotes
 
 
-def check_request(session: Session, create: m.RequestCreate, org_id: str, request_id: str, now: datetime) -> Problem:
-    """A problem holding only ``create`` (and the committed capacity), or the :class:`InputError` that names
-    the field and the rule it breaks: an unknown type or site, a voucher of another organisation, more
-    accelerators than any eligible pool has, a window shorter than the run on every eligible pool."""
+def check_request(
+    session: Session, create: m.RequestCreate, org_id: str, request_id: str, now: datetime, *, for_quote: bool = False
+) -> Problem:
+    """A problem holding only ``create``, or the :class:`InputError` that names the field and the rule it
+    breaks: an unknown type or site, a voucher of another organisation, more accelerators than any eligible
+    pool has, a window shorter than the run on every eligible pool.
+
+    Only ``for_quote`` reads the committed capacity and the budget left (a submission's checks need neither).
+    """
     programme, policy = session.get(m.Programme, 1), latest_policy(session)
     if programme is None or policy is None:
         raise InputError("programme", "no programme is configured yet")
@@ -283,8 +288,8 @@ def check_request(session: Session, create: m.RequestCreate, org_id: str, reques
             vouchers=vouchers,
             requests=(request,),
             policy=_policy(policy),
-            programme=_programme(session, programme),
-            commitments=_commitments(session, horizon),
+            programme=_programme(session, programme) if for_quote else Programme(programme.voucher_budget_fen),
+            commitments=_commitments(session, horizon) if for_quote else (),
         )
     except InputError as exc:
         raise InputError(exc.field.rsplit(": ", 1)[-1], exc.rule) from None

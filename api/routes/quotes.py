@@ -18,6 +18,6 @@ router = APIRouter(prefix="/quotes", tags=["quotes"])
 @router.post("", response_model=m.Quote, summary="Quote a request without submitting it")
 def make_quote(body: m.RequestCreate, session: SessionDep, user: CurrentUser) -> Any:
     org_id = submitting_org(user, body)
-    problem = mapping.check_request(session, body, org_id, body.request_id or "quote", utcnow())
+    problem = mapping.check_request(session, body, org_id, body.request_id or "quote", utcnow(), for_quote=True)
     voucher = session.get(m.Voucher, body.voucher_id) if body.voucher_id else None
     return mapping.quote(problem, None if voucher is None else voucher.balance_fen)
