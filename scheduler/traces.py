@@ -137,11 +137,21 @@ def auto_scale(num_gpus: np.ndarray, hours: np.ndarray, target: float, node_size
     return hi
 
 
-def _window(jobs: pd.DataFrame, p: generator._Params, horizon: Horizon, rng: random.Random) -> pd.DataFrame:
-    start_s = p._values["start_s"]
-    start_s = float(jobs["submit_s"].min()) if start_s is None else p.number("start_s", 0.0)
-    days = p._values["days"]
-    span_s = horizon.slots * horizon.slot_minutes * 60 if days is None else p.number("days", 0.0) * 86400
+class _Params(generator._Params):
+    """The generator's parameter checks, plus whether a parameter was given at all."""
+
+    def __init__(self, params: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> None:
+        super().__init__(params, defaults)
+        self._given = set(params or {})
+
+    def given(self, key: str) -> bool:
+        return key in self._given and self._values[key] is not None
+
+
+def _window(jobs: pd.DataFrame, p: _Params, horizon: Horizon, rng: random.Random) -> pd.DataFrame:
+    given = p.given
+    start_s = p.number("start_s", 0.0) if given("start_s") else float(jobs["submit_s"].min())
+    span_s = p.number("days", 0.0) * 86400 if given("days") else horizon.slots * horizon.slot_minutes * 60
     window = jobs[(jobs["submit_s"] >= start_s) & (jobs["submit_s"] < start_s + span_s)].copy()
     sample = p.number("sample", 0.0, 1.0)
     keep = [rng.random() < sample for _ in range(len(window))]
@@ -176,12 +186,12 @@ def _trace_requests(
     horizon: Horizon,
     block: TraceBlock,
 ) -> tuple[Request, ...]:
-    p = generator._Params(block.params, DEFAULTS)
-    if p._values["file"] is None:
+    p = _Params(block.params, DEFAULTS)
+    if not p.given("file"):
         raise InputError("trace.file", "missing: the trace CSV, relative to the scenario file")
-    path = (block.base_dir / str(p._values["file"])).resolve()
+    path = (block.base_dir / str(block.params["file"])).resolve()
     if not path.is_file():
-        raise InputError("trace.file", f"trace file {p._values['file']!r} not found ({path})")
+        raise InputError("trace.file", f"trace file {block.params['file']!r} not found ({path})")
     rng = random.Random(p.int("seed", 0))
     jobs = _window(read_trace(path), p, horizon, rng)
     node_size, max_acc = p.int("node_size", 1), p.int("max_accelerators", 1)
@@ -193,7 +203,7 @@ def _trace_requests(
     hours = np.minimum(np.ceil(jobs["duration_s"].to_numpy() / 3600).clip(min=1), max_hours).astype(np.int64)
     gpus = jobs["num_gpus"].to_numpy()
     window_hours = float(horizon.slots * horizon.slot_hours)
-    if p._values["scale"] == "auto":
+    if block.params.get("scale", "auto") == "auto":
         target = p.number("demand_factor", 0.0) * sum(pool.capacity for pool in pools) * window_hours
         scale = auto_scale(gpus, hours, target, node_size, max_acc)
     else:

@@ -129,3 +129,10 @@ def test_unknown_trace_parameters_are_named_as_trace_parameters(tmp_path: Path) 
     path.write_text(f"base: {ITP_SCENARIO}\nrequests: {{trace: {{smaple: 0.1}}}}\n")
     with pytest.raises(InputError, match=r"requests: trace\.smaple: unknown parameter"):
         load_scenario(path)
+
+
+@pytest.mark.parametrize("name", ["trace-itp", "trace-philly"])
+def test_trace_scenarios_load_and_their_requests_fit_some_pool(name: str) -> None:
+    problem = load_scenario(ROOT / "scenarios" / name / "scenario.yaml").problem
+    assert len(problem.requests) > 300
+    assert all(problem.eligible_pools(r) for r in problem.requests)
