@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, SQLModel, func, select
 
 from api import models as m
@@ -148,6 +148,46 @@ def post_entry(
     if voucher is not None:
         session.refresh(voucher)
     return entry
+
+
+def post_entries(session: Session, entries: Sequence[dict[str, Any]], actor: str) -> None:
+    """Post many ledger lines at once (a round's subsidies; dicts with ``voucher_id``, ``amount_fen``, ``kind``,
+    ``request_id``, ``round_id``): one conditional ``UPDATE`` per voucher for their total, then the lines in
+    one batch. Raises :class:`Overspend` if any voucher's total exceeds its balance."""
+    totals: dict[str, int] = {}
+    for entry in entries:
+        totals[entry["voucher_id"]] = totals.get(entry["voucher_id"], 0) + entry["amount_fen"]
+    table = m.Voucher.__table__
+    for voucher_id, amount in sorted(totals.items()):
+        statement = update(table).where(table.c.id == voucher_id)
+        if amount < 0:
+            statement = statement.where(table.c.balance_fen >= -amount)
+        if session.execute(statement.values(balance_fen=table.c.balance_fen + amount)).rowcount != 1:
+            raise Overspend("amount_fen", f"debits of {-amount} fen exceed the balance of voucher {voucher_id}")
+    if entries:
+        now = utcnow()
+        lines = [{"note": "", "actor": actor, "created_at": now, **entry} for entry in entries]
+        session.execute(insert(m.VoucherEntry.__table__), lines)
+
+
+def decide_requests(session: Session, decisions: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Set status, reason and round of many requests that are still pending (an executemany by key): each
+    dict holds ``b_id``, ``status``, ``reason_code``, ``reason`` and ``decided_round_id``."""
+    if not decisions:
+        return
+    table = m.ComputeRequest.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == m.RequestStatus.PENDING)
+        .values(
+            status=bindparam("status"),
+            reason_code=bindparam("reason_code"),
+            reason=bindparam("reason"),
+            decided_round_id=bindparam("decided_round_id"),
+            updated_at=now,
+        )
+    )
+    session.connection().execute(statement, list(decisions))
 
 
 def ledger_sum(session: Session, voucher_id: str) -> int:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -143,27 +144,28 @@ def _commit_plan(
     broken = mapping.plan_violations(committed, plan)
     if broken:
         raise RoundFailed(f"the plan breaks {len(broken)} rule(s) on the current state, e.g. {broken[0]}")
-    placed = set()
-    for allocation in mapping.allocation_rows(committed, plan, row.id or 0):
-        session.add(allocation)
-        placed.add(allocation.request_id)
-        _decide(session, allocation.request_id, m.RequestStatus.ALLOCATED, None, row.id, now)
-        if allocation.subsidy_fen and allocation.voucher_id:
-            crud.post_entry(
-                session,
-                allocation.voucher_id,
-                -allocation.subsidy_fen,
-                m.EntryKind.SUBSIDY,
-                actor,
-                request_id=allocation.request_id,
-                round_id=row.id,
-            )
+    allocations = mapping.allocation_rows(committed, plan, row.id or 0)
+    if allocations:
+        session.execute(insert(m.Allocation.__table__), allocations)
+    decisions = [_decision(a["request_id"], m.RequestStatus.ALLOCATED, None, row.id) for a in allocations]
     for request_id, reason in result.reasons.items():
         if request_id in fresh.problem.request_by_id:
             status = m.RequestStatus.REJECTED if reason.code in PERMANENT else m.RequestStatus.PENDING
-            _decide(session, request_id, status, reason, row.id, now)
-    for request_id, reason in fresh.pre_rejected.items():
-        _decide(session, request_id, m.RequestStatus.REJECTED, reason, row.id, now)
+            decisions.append(_decision(request_id, status, reason, row.id))
+    decisions += [_decision(i, m.RequestStatus.REJECTED, r, row.id) for i, r in fresh.pre_rejected.items()]
+    crud.decide_requests(session, decisions, now)
+    debits = [
+        {
+            "voucher_id": a["voucher_id"],
+            "amount_fen": -a["subsidy_fen"],
+            "kind": m.EntryKind.SUBSIDY,
+            "request_id": a["request_id"],
+            "round_id": row.id,
+        }
+        for a in allocations
+        if a["subsidy_fen"] and a["voucher_id"]
+    ]
+    crud.post_entries(session, debits, actor)
     row.horizon_start = snap.problem.horizon.start
     row.inputs_hash, row.policy_version = snap.inputs_hash, snap.policy_version
     row.solver_status, row.result_status = result.solver_status, result.status
@@ -174,16 +176,14 @@ def _commit_plan(
     row.kpis = mapping.plan_kpis(snap, plan)  # over all the requests it considered
 
 
-def _decide(
-    session: Session, request_id: str, status: m.RequestStatus, reason: Any, round_id: int | None, now: datetime
-) -> None:
-    request = session.get(m.ComputeRequest, request_id)
-    if request is None or request.status != m.RequestStatus.PENDING:
-        return
-    request.status, request.decided_round_id, request.updated_at = status, round_id, now
-    request.reason_code = None if reason is None else reason.code
-    request.reason = None if reason is None else reason.sentence
-    session.add(request)
+def _decision(request_id: str, status: m.RequestStatus, reason: Any, round_id: int | None) -> dict[str, Any]:
+    return {
+        "b_id": request_id,
+        "status": status,
+        "reason_code": None if reason is None else reason.code,
+        "reason": None if reason is None else reason.sentence,
+        "decided_round_id": round_id,
+    }
 
 
 def _record_failure(engine: Engine, round_id: int | None, holder: str, actor: str, error: str, started: float):

@@ -363,28 +363,30 @@ def quote(problem: Problem, voucher_balance_fen: int | None) -> m.Quote:
 # ---------------------------------------------------------------- a round's plan -> rows
 
 
-def allocation_rows(snap: Snapshot, plan: Sequence[Placement], round_id: int) -> list[m.Allocation]:
-    """One :class:`Allocation` row per placement, with its times, money, energy and CO2."""
+def allocation_rows(snap: Snapshot, plan: Sequence[Placement], round_id: int) -> list[dict[str, Any]]:
+    """The column values of one ``allocation`` row per placement, with times, money, energy and CO2 (plain
+    dicts: a round inserts them in one batch)."""
     problem, horizon = snap.problem, snap.problem.horizon
     rows = []
     for p in plan:
         request, pool = problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]
         rows.append(
-            m.Allocation(
-                request_id=request.id,
-                round_id=round_id,
-                org_id=request.org_id,
-                org_class=problem.org_by_id[request.org_id].org_class.value,
-                pool_id=pool.id,
-                accelerators=request.accelerators,
-                start=horizon.to_datetime(p.start_slot),
-                end=horizon.to_datetime(p.start_slot + formulas.run_slots(problem, request, pool)),
-                cost_fen=p.cost_fen,
-                subsidy_fen=p.subsidy_fen,
-                voucher_id=request.voucher_id if p.subsidy_fen else None,
-                energy_wh=formulas.energy_wh(problem, request, pool),
-                co2_g=formulas.co2_g(problem, request, pool),
-            )
+            {
+                "request_id": request.id,
+                "round_id": round_id,
+                "org_id": request.org_id,
+                "org_class": problem.org_by_id[request.org_id].org_class.value,
+                "pool_id": pool.id,
+                "accelerators": request.accelerators,
+                "start": horizon.to_datetime(p.start_slot),
+                "end": horizon.to_datetime(p.start_slot + formulas.run_slots(problem, request, pool)),
+                "cost_fen": p.cost_fen,
+                "subsidy_fen": p.subsidy_fen,
+                "voucher_id": request.voucher_id if p.subsidy_fen else None,
+                "energy_wh": formulas.energy_wh(problem, request, pool),
+                "co2_g": formulas.co2_g(problem, request, pool),
+                "status": m.AllocationStatus.ALLOCATED,
+            }
         )
     return rows
 

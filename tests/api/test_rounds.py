@@ -52,17 +52,19 @@ def test_failure_mid_commit_leaves_no_partial_allocation_or_debit(
 ) -> None:
     submit_some(client)
     before = state(engine)
-    real, calls = crud.post_entry, []
+    real, calls = crud.post_entries, []
 
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        if len(calls) == 3:  # after two debits and their allocations have been written
-            raise RuntimeError("disk on fire")
-        return real(*args, **kwargs)
+    def failing(session: Session, entries: list, actor: str) -> None:
+        # the allocations and decisions are written; the debits go through, then the commit fails
+        real(session, entries, actor)
+        session.flush()
+        with Session(bind=session.connection()) as peek:
+            calls.append(peek.exec(select(func.count()).select_from(m.Allocation)).one())
+        raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(crud, "post_entry", failing)
+    monkeypatch.setattr(crud, "post_entries", failing)
     record = jobs.run_round(engine, settings, trigger="test")
-    assert len(calls) == 3
+    assert calls == [8]  # inside the failed transaction, all 8 allocations were there
     assert record.status == m.RoundStatus.FAILED and "disk on fire" in record.error
     assert state(engine) == before
     monkeypatch.undo()
