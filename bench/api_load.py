@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +43,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(folder: Path, round_time_limit_s: float):
+def server(folder: Path, round_time_limit_s: float) -> Iterator[str]:
     """``python -m api`` on a free loopback port with a fresh SQLite file seeded from the default scenario."""
     port = _free_port()
     env = os.environ | {

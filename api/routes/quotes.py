@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api import mapping
+from api import mapping, quoting
 from api import models as m
 from api.db import utcnow
 from api.deps import CurrentUser, SessionDep
@@ -20,4 +20,4 @@ def make_quote(body: m.RequestCreate, session: SessionDep, user: CurrentUser) ->
     org_id = submitting_org(user, body)
     problem = mapping.check_request(session, body, org_id, body.request_id or "quote", utcnow(), for_quote=True)
     voucher = session.get(m.Voucher, body.voucher_id) if body.voucher_id else None
-    return mapping.quote(problem, None if voucher is None else voucher.balance_fen)
+    return m.Quote.model_validate(quoting.quote(problem, None if voucher is None else voucher.balance_fen))
