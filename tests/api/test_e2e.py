@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,25 +30,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def server(database_url: str, scenario: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+@contextmanager
+def running_server(database_url: str, scenario: Path, log_path: Path, **env: str) -> Iterator[httpx.Client]:
+    """``python -m api`` on a free loopback port, until the block ends (then SIGINT, and it must exit 0)."""
     port = free_port()
-    env = os.environ | {
-        "PCS_DATABASE_URL": database_url,
-        "PCS_HOST": "127.0.0.1",
-        "PCS_PORT": str(port),
-        "PCS_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PCS_SEED_SCENARIO": str(scenario),
-        "PCS_ROUND_MINUTES": "0.05",  # a periodic round every 3 s
-        "PCS_ROUND_TIME_LIMIT_S": "2",
-        "PCS_ROUND_WORKERS": "1",
-        "PCS_LOG_LEVEL": "warning",
-    }
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "api"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    environment = (
+        os.environ
+        | {
+            "PCS_DATABASE_URL": database_url,
+            "PCS_HOST": "127.0.0.1",
+            "PCS_PORT": str(port),
+            "PCS_ADMIN_TOKEN": ADMIN_TOKEN,
+            "PCS_SEED_SCENARIO": str(scenario),
+            "PCS_ROUND_MINUTES": "0.05",  # a periodic round every 3 s
+            "PCS_ROUND_TIME_LIMIT_S": "2",
+            "PCS_ROUND_WORKERS": "1",
+            "PCS_LOG_LEVEL": "warning",
+        }
+        | env
+    )
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api"], cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
-        for _ in range(300):
+        for _ in range(600):
             if process.poll() is not None:
                 break
             try:
@@ -56,18 +64,42 @@ def server(database_url: str, scenario: Path, tmp_path: Path) -> Iterator[httpx.
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            pytest.fail("the server did not answer /health within 30 s")
-        assert process.poll() is None, (tmp_path / "server.log").read_text()
+            pytest.fail("the server did not answer /health within 60 s")
+        assert process.poll() is None, log_path.read_text()
         yield client
     finally:
         client.close()
         process.send_signal(signal.SIGINT)
         try:
-            assert process.wait(timeout=30) == 0, (tmp_path / "server.log").read_text()
+            assert process.wait(timeout=30) == 0, log_path.read_text()
         finally:
             if process.poll() is None:
                 process.kill()
             log.close()
+
+
+@pytest.fixture
+def server(database_url: str, scenario: Path, tmp_path: Path) -> Iterator[httpx.Client]:
+    with running_server(database_url, scenario, tmp_path / "server.log") as client:
+        yield client
+
+
+@pytest.mark.slow
+def test_two_server_processes_never_run_rounds_at_once(database_url: str, tmp_path: Path) -> None:
+    """Two API processes on one database, a round triggered on each at the same moment: one plan commits."""
+    default = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"  # 760 requests: a round takes > 2 s
+    quiet = {"PCS_RUN_ROUNDS": "false", "PCS_ROUND_TIME_LIMIT_S": "2"}
+    with (
+        running_server(database_url, default, tmp_path / "a.log", **quiet) as a,
+        running_server(database_url, default, tmp_path / "b.log", **quiet) as b,
+        ThreadPoolExecutor(max_workers=2) as pool,
+    ):
+        codes = sorted(pool.map(lambda s: s.post("/rounds", headers=ADMIN).status_code, (a, b)))
+        rounds = a.get("/rounds", headers=ADMIN).json()
+        decisions = b.get("/allocations", headers=ADMIN).json()
+    assert codes == [201, 409]
+    assert [r["status"] for r in rounds] == ["committed"] and rounds[0]["placed"] > 0
+    assert sum(d["allocation"] is not None for d in decisions) == rounds[0]["placed"]
 
 
 def test_real_server_sme_and_admin_session(server: httpx.Client) -> None:
