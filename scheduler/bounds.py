@@ -11,19 +11,29 @@ with ``min_overlap = max(0, min(L, b - a, e + L - a, b - d + L))`` for a run of 
 start lies in ``[e, d - L]``. The same cuts bound non-SME placements by the reserve's room. Price
 ceilings keep out options whose full entitlement cannot meet them, and the subsidy a ceiling needs
 counts against voucher balances and the programme budget. Every plan satisfies all of this, so the
-LP optimum bounds the best plan from above. Solved with GLOP.
+LP optimum bounds the best plan from above.
+
+Up to :data:`GLOP_MAX_NONZEROS` coefficients the LP is solved exactly with GLOP. Larger ones take its
+Lagrangian dual instead: with multipliers ``lambda >= 0`` on the cuts,
+``UB(lambda) = sum_c lambda_c cap_c + sum_r max(0, max_p score[r, p] - sum_c lambda_c coef[c, r, p])``
+bounds the LP (so the best plan) for ANY ``lambda``; a projected subgradient descent with Polyak steps
+towards the best known plan's value drives it down for a bounded number of iterations.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import time
 from dataclasses import dataclass
 
+import numpy as np
 from ortools.linear_solver import pywraplp
 
 from scheduler import formulas
 from scheduler.domain import Problem
+
+GLOP_MAX_NONZEROS = 400_000
+SUBGRADIENT_ITERATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -32,42 +42,32 @@ class Bound:
     """Upper bound on the objective, in points."""
     seconds: float
     num_cuts: int
+    method: str
+    """``glop`` (the LP optimum) or ``lagrangian`` (a dual bound on it)."""
+
+
+@dataclass
+class _Relaxation:
+    scores: np.ndarray  # per option, milli-points
+    request_starts: np.ndarray  # index of each request's first option (options are grouped by request)
+    row_capacity: list[float]
+    row_of: list[np.ndarray]  # per row: option indices
+    coef_of: list[np.ndarray]  # per row: coefficients
 
 
 def _grid(slots: int) -> list[int]:
-    step = 24 if slots >= 96 else max(1, slots // 4)
-    points = list(range(0, slots, step))
-    return [*points, slots]
+    # daily boundaries up to a week; coarser beyond, so the cuts stay a few hundred per pool
+    step = max(24, slots // 7) if slots >= 96 else max(1, slots // 4)
+    return [*range(0, slots, step), slots]
 
 
-def upper_bound_milli(problem: Problem) -> int:
-    """The smaller of the LP bound and the trivial bound (every request at its best score), milli-points."""
-    trivial = 0
+def _relaxation(problem: Problem) -> _Relaxation:
+    scores: list[int] = []
+    request_starts: list[int] = []
+    by_pool: dict[str, list[tuple[int, int, int, int, int, bool]]] = {p.id: [] for p in problem.pools}
+    needs: dict[str, list[tuple[int, int]]] = {}
     for request in problem.requests:
-        scores = [
-            formulas.score_milli(problem, request, pool, max(request.earliest_slot, 0))
-            for pool in problem.eligible_pools(request)
-            if formulas.start_range(problem, request, pool)
-        ]
-        trivial += max([0, *scores])
-    try:
-        return min(trivial, math.ceil(lp_bound(problem).value * formulas.MILLI))
-    except RuntimeError:  # the LP did not solve to optimality: its value bounds nothing
-        return trivial
-
-
-def lp_bound(problem: Problem) -> Bound:
-    """The LP relaxation's optimum (see the module docstring), in points."""
-    solver = pywraplp.Solver.CreateSolver("GLOP")
-    objective = solver.Objective()
-    objective.SetMaximization()
-    grid = _grid(problem.horizon.slots)
-    intervals = [(a, b) for i, a in enumerate(grid) for b in grid[i + 1 :]]
-    # per pool: [(var, accelerators, run, first start, latest end, sme)]
-    by_pool: dict[str, list] = defaultdict(list)
-    voucher_terms: dict[str, list] = defaultdict(list)
-    for request in problem.requests:
-        options = []
+        first_option = len(scores)
         for pool in problem.eligible_pools(request):
             starts = formulas.start_range(problem, request, pool)
             if not starts:
@@ -80,66 +80,135 @@ def lp_bound(problem: Problem) -> Bound:
                 inside = range(max(starts.start, voucher.valid_from_slot), min(starts.stop, voucher.valid_until_slot))
                 if inside:
                     most = max(most, formulas.entitlement_fen(problem, request, pool, inside.start))
-            if need > most:
-                continue
             score = formulas.score_milli(problem, request, pool, starts.start)
-            if score <= 0:
+            if need > most or score <= 0:
                 continue
-            var = solver.NumVar(0.0, 1.0, "")
-            objective.SetCoefficient(var, float(score))
+            index = len(scores)
+            scores.append(score)
             run = formulas.run_slots(problem, request, pool)
             by_pool[pool.id].append(
-                (var, request.accelerators, run, starts.start, starts.stop - 1 + run, problem.is_sme(request))
+                (index, request.accelerators, run, starts.start, starts.stop - 1 + run, problem.is_sme(request))
             )
             if need and request.voucher_id is not None:
-                voucher_terms[request.voucher_id].append((var, need))
-            options.append(var)
-        if len(options) > 1:
-            row = solver.Constraint(0.0, 1.0)
-            for var in options:
-                row.SetCoefficient(var, 1.0)
-    for voucher_id, terms in voucher_terms.items():
-        row = solver.Constraint(0.0, float(problem.voucher_by_id[voucher_id].balance_fen))
-        for var, need in terms:
-            row.SetCoefficient(var, float(need))
-    all_terms = [t for terms in voucher_terms.values() for t in terms]
-    if all_terms:
-        row = solver.Constraint(0.0, float(problem.programme.voucher_budget_fen))
-        for var, need in all_terms:
-            row.SetCoefficient(var, float(need))
-    cuts = 0
+                needs.setdefault(request.voucher_id, []).append((index, need))
+        if len(scores) > first_option:
+            request_starts.append(first_option)
+    relaxation = _Relaxation(np.array(scores, dtype=float), np.array(request_starts, dtype=int), [], [], [])
+
+    def add_row(capacity: float, options: np.ndarray, coefficients: np.ndarray) -> None:
+        relaxation.row_capacity.append(capacity)
+        relaxation.row_of.append(options)
+        relaxation.coef_of.append(coefficients.astype(float))
+
+    for voucher_id, terms in needs.items():
+        add_row(problem.voucher_by_id[voucher_id].balance_fen, *map(np.array, zip(*terms, strict=True)))
+    if needs:
+        every = [t for terms in needs.values() for t in terms]
+        add_row(problem.programme.voucher_budget_fen, *map(np.array, zip(*every, strict=True)))
+    grid = _grid(problem.horizon.slots)
+    intervals = [(a, b) for i, a in enumerate(grid) for b in grid[i + 1 :]]
     for pool in problem.pools:
-        options = by_pool.get(pool.id, [])
+        options = by_pool[pool.id]
         if not options:
             continue
-        room = formulas.room_left(problem, pool)
-        share = [min(r, s) for r, s in zip(room, formulas.non_sme_room_left(problem, pool), strict=True)]
-        prefix_room, prefix_share = [0], [0]
-        for r, s in zip(room, share, strict=True):
-            prefix_room.append(prefix_room[-1] + r)
-            prefix_share.append(prefix_share[-1] + s)
-        reserve_binds = share != room
+        index, acc, run, first, last_end, sme = (np.array([o[i] for o in options]) for i in range(6))
+        room = np.array(formulas.room_left(problem, pool))
+        share = np.minimum(room, formulas.non_sme_room_left(problem, pool))
+        prefix_room, prefix_share = np.concatenate(([0], room.cumsum())), np.concatenate(([0], share.cumsum()))
+        limits = [(np.ones(len(options), dtype=bool), prefix_room)]
+        if (share != room).any():
+            limits.append((~sme.astype(bool), prefix_share))
         for a, b in intervals:
-            for non_sme_only, prefix in ((False, prefix_room), (True, prefix_share)):
-                if non_sme_only and not reserve_binds:
-                    continue
-                terms = []
-                for var, acc, run, first, last_end, sme in options:
-                    if non_sme_only and sme:
-                        continue
-                    overlap = min(run, b - a, first + run - a, b - last_end + run)
-                    if overlap > 0:
-                        terms.append((var, acc * overlap))
-                capacity = prefix[b] - prefix[a]
-                if not terms or sum(c for _, c in terms) <= capacity:
-                    continue
-                row = solver.Constraint(0.0, float(capacity))
-                for var, coefficient in terms:
-                    row.SetCoefficient(var, float(coefficient))
-                cuts += 1
-    status = solver.Solve()
-    if status != pywraplp.Solver.OPTIMAL:
-        raise RuntimeError(f"the bounding LP ended with status {status}")
+            overlap = np.minimum(np.minimum(run, b - a), np.minimum(first + run - a, b - last_end + run))
+            for counted, prefix in limits:
+                used = np.where(counted & (overlap > 0), acc * overlap, 0)
+                capacity = float(prefix[b] - prefix[a])
+                if used.sum() > capacity:  # else every placement fits and the cut cannot bind
+                    keep = np.flatnonzero(used)
+                    add_row(capacity, index[keep], used[keep])
+    return relaxation
+
+
+def _glop(relaxation: _Relaxation) -> float:
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    variables = [solver.NumVar(0.0, 1.0, "") for _ in range(len(relaxation.scores))]
+    objective = solver.Objective()
+    objective.SetMaximization()
+    for var, score in zip(variables, relaxation.scores, strict=True):
+        objective.SetCoefficient(var, float(score))
+    ends = [*relaxation.request_starts[1:], len(variables)]
+    for start, end in zip(relaxation.request_starts, ends, strict=True):
+        if end - start > 1:
+            row = solver.Constraint(0.0, 1.0)
+            for var in variables[start:end]:
+                row.SetCoefficient(var, 1.0)
+    for capacity, options, coefficients in zip(
+        relaxation.row_capacity, relaxation.row_of, relaxation.coef_of, strict=True
+    ):
+        row = solver.Constraint(0.0, capacity)
+        for option, coefficient in zip(options, coefficients, strict=True):
+            row.SetCoefficient(variables[option], float(coefficient))
+    if solver.Solve() != pywraplp.Solver.OPTIMAL:
+        raise RuntimeError("the bounding LP did not solve to optimality")
     # a hair above GLOP's optimum, so its floating-point tolerance cannot cut below the true bound
-    value = objective.Value() * (1 + 1e-7) + 1e-6
-    return Bound(value=value / formulas.MILLI, seconds=solver.WallTime() / 1000, num_cuts=cuts)
+    return objective.Value() * (1 + 1e-7) + 1e-6
+
+
+def _lagrangian(relaxation: _Relaxation, lower_milli: float) -> float:
+    rows = np.repeat(np.arange(len(relaxation.row_of)), [len(r) for r in relaxation.row_of])
+    options = np.concatenate(relaxation.row_of) if relaxation.row_of else np.zeros(0, dtype=int)
+    coefficients = np.concatenate(relaxation.coef_of) if relaxation.coef_of else np.zeros(0)
+    capacity = np.array(relaxation.row_capacity)
+    num_options = len(relaxation.scores)
+    owner = np.repeat(np.arange(len(relaxation.request_starts)), np.diff([*relaxation.request_starts, num_options]))
+    multipliers = np.zeros(len(capacity))
+    best, theta, stalled = math.inf, 1.0, 0
+    for _ in range(SUBGRADIENT_ITERATIONS):
+        reduced = relaxation.scores - np.bincount(options, multipliers[rows] * coefficients, minlength=num_options)
+        top = np.maximum.reduceat(reduced, relaxation.request_starts)
+        value = float(multipliers @ capacity + np.maximum(top, 0).sum())
+        if value < best and not math.isclose(value, best, rel_tol=1e-9):
+            best, stalled = value, 0
+        else:
+            stalled += 1
+            if stalled >= 40:
+                theta, stalled = theta / 2, 0
+        chosen = (reduced >= top[owner]) & (top[owner] > 0)
+        gradient = capacity - np.bincount(rows, coefficients * chosen[options], minlength=len(capacity))
+        gradient[(multipliers <= 0) & (gradient > 0)] = 0  # projection onto lambda >= 0
+        norm = float(gradient @ gradient)
+        if norm == 0 or theta < 1e-4:
+            break
+        multipliers = np.maximum(0.0, multipliers - theta * max(value - lower_milli, 1e-9) / norm * gradient)
+    return best * (1 + 1e-9) + 1e-6
+
+
+def lp_bound(problem: Problem, lower_milli: float = 0.0) -> Bound:
+    """An upper bound from the relaxation (see the module docstring), in points. ``lower_milli``, the
+    value of a known plan, steers the Lagrangian's steps on large problems."""
+    started = time.perf_counter()
+    relaxation = _relaxation(problem)
+    if len(relaxation.scores) == 0:
+        return Bound(0.0, time.perf_counter() - started, 0, "glop")
+    nonzeros = len(relaxation.scores) + sum(len(r) for r in relaxation.row_of)
+    if nonzeros <= GLOP_MAX_NONZEROS:
+        value, method = _glop(relaxation), "glop"
+    else:
+        value, method = _lagrangian(relaxation, lower_milli), "lagrangian"
+    return Bound(value / formulas.MILLI, time.perf_counter() - started, len(relaxation.row_of), method)
+
+
+def upper_bound_milli(problem: Problem, lower_milli: float = 0.0) -> int:
+    """The smaller of :func:`lp_bound` and the trivial bound (every request at its best score), milli-points."""
+    trivial = 0
+    for request in problem.requests:
+        scores = [
+            formulas.score_milli(problem, request, pool, max(request.earliest_slot, 0))
+            for pool in problem.eligible_pools(request)
+            if formulas.start_range(problem, request, pool)
+        ]
+        trivial += max([0, *scores])
+    try:
+        return min(trivial, math.ceil(lp_bound(problem, lower_milli).value * formulas.MILLI))
+    except RuntimeError:  # the LP did not solve to optimality: its value bounds nothing
+        return trivial

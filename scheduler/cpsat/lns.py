@@ -1,7 +1,7 @@
 """Large-neighbourhood search around an incumbent plan, for problems too large for one CP-SAT model.
 
-Each step frees the requests in a neighbourhood (a random window of time on a random group of pools,
-or the pools and window of one unplaced request), keeps every other placement fixed as a
+Each step frees the requests in a neighbourhood (a random window of time on every pool or on a random
+group of pools, or the pools and window of one unplaced request), keeps every other placement fixed as a
 :class:`~scheduler.domain.Commitment`, charges their subsidies to the vouchers and the budget, and
 re-solves the freed requests exactly with the same CP-SAT model on all pools. An improvement that
 keeps every voucher rule of the whole plan is accepted. The neighbourhood grows while sub-problems
@@ -50,12 +50,16 @@ def subproblem(problem: Problem, plan: dict[str, Placement], freed: set[str]) ->
 def _neighbourhood(problem: Problem, plan: dict[str, Placement], size: int, rng: random.Random) -> set[str]:
     horizon = problem.horizon.slots
     unplaced = [r for r in problem.requests if r.id not in plan]
-    if unplaced and rng.random() < 0.5:
+    kind = rng.randrange(3)
+    if unplaced and kind == 0:  # room for one waiting request: its pools over its window
         anchor = rng.choice(unplaced)
         pools = {p.id for p in problem.eligible_pools(anchor)}
         lo, hi = max(anchor.earliest_slot, 0), min(anchor.deadline_slot, horizon)
-    else:
-        pools = {p.id for p in rng.sample(problem.pools, k=rng.randint(1, max(1, len(problem.pools) // 3)))}
+    else:  # a window of time on every pool, or on a random group of pools
+        group = (
+            problem.pools if kind == 1 else rng.sample(problem.pools, k=rng.randint(1, max(1, len(problem.pools) // 3)))
+        )
+        pools = {p.id for p in group}
         width = rng.randint(max(1, horizon // 14), max(1, horizon // 3))
         lo = rng.randrange(0, max(1, horizon - width + 1))
         hi = lo + width

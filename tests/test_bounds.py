@@ -1,0 +1,56 @@
+"""The upper bounds never cut below a plan: the LP (GLOP) and its Lagrangian dual alike."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from scheduler import bounds, formulas
+from scheduler.domain import Problem
+from scheduler.solve import SolveParams, solve
+from scheduler.warm_start import warm_start
+from tests.strategies import problems
+
+CHECKS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@CHECKS
+@given(problems())
+def test_bounds_are_above_the_optimum_and_the_dual_above_the_lp(problem: Problem) -> None:
+    result = solve(problem, SolveParams(time_limit_s=2, num_workers=2))
+    relaxation = bounds._relaxation(problem)
+    if len(relaxation.scores) == 0:
+        assert result.objective <= 0
+        return
+    lp = bounds._glop(relaxation) / formulas.MILLI
+    dual = bounds._lagrangian(relaxation, warm_start(problem).value_milli) / formulas.MILLI
+    assert lp >= result.objective - 1e-6
+    assert dual >= lp - 1e-6 * max(1.0, abs(lp))
+    assert bounds.lp_bound(problem).value >= result.objective - 1e-6
+
+
+def test_default_scenario_lp_bound_is_tighter_than_the_trivial_bound() -> None:
+    from pathlib import Path
+
+    from scheduler.scenarios import load_scenario
+
+    problem = load_scenario(Path(__file__).parents[1] / "scenarios/shanghai-default/scenario.yaml").problem
+    bound = bounds.lp_bound(problem)
+    trivial = (
+        sum(
+            max(
+                [
+                    0,
+                    *(
+                        formulas.score_milli(problem, r, p, max(r.earliest_slot, 0))
+                        for p in problem.eligible_pools(r)
+                        if formulas.start_range(problem, r, p)
+                    ),
+                ]
+            )
+            for r in problem.requests
+        )
+        / formulas.MILLI
+    )
+    assert bound.method == "glop" and bound.num_cuts > 0
+    assert bound.value < 0.9 * trivial
+    assert bound.value >= warm_start(problem).value_milli / formulas.MILLI
