@@ -131,6 +131,7 @@ def _sim_params(args: argparse.Namespace, scheduler: str) -> SimulationParams:
         time_limit_s=args.time_limit,
         num_workers=args.workers,
         seed=args.seed,
+        commit_hours=args.commit_hours,
         progress=False if args.quiet else None,
     )
 
@@ -185,6 +186,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="simulate this many days (default: the scenario's horizon)")
     parser.add_argument("--time-limit", type=float, default=5.0, help="optimiser seconds per round (default 5)")
     parser.add_argument("--round-hours", type=int, default=1, help="hours between rounds (default 1)")
+    parser.add_argument(
+        "--commit-hours",
+        type=int,
+        help="commit only placements starting within this many hours; later ones are re-planned next round "
+        "(default: commit every placement, reservations included)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")
     parser.add_argument("--out", help="directory for the report (HTML, Excel, CSV, Parquet, PNG)")

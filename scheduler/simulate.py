@@ -101,7 +101,9 @@ class SimulationParams:
 
     ``scheduler`` is ``optimiser`` (:func:`scheduler.solve.solve` with ``time_limit_s`` per round), or a
     name in :data:`scheduler.baselines.BASELINES` (``greedy`` works without that package). ``lookahead_hours``
-    caps each round's horizon (``None``: to the timeline's end). ``progress``: ``None`` shows a bar on a
+    caps each round's horizon (``None``: to the timeline's end). ``commit_hours``: only placements that start
+    within this many hours of now are committed, later ones are tentative and decided again next round
+    (``None``: every placement is committed, reservations included). ``progress``: ``None`` shows a bar on a
     terminal only, ``True`` always, ``False`` never.
     """
 
@@ -111,6 +113,7 @@ class SimulationParams:
     num_workers: int = 2
     seed: int = 0
     lookahead_hours: int | None = None
+    commit_hours: int | None = None
     progress: bool | None = None
 
 
@@ -320,6 +323,7 @@ def simulate(
     end = timeline.horizon.slots
     step = timeline.horizon.slots_for_hours(params.round_hours)
     lookahead = timeline.horizon.slots_for_hours(params.lookahead_hours) if params.lookahead_hours else end
+    commit = end if params.commit_hours is None else max(step, timeline.horizon.slots_for_hours(params.commit_hours))
     arrivals = [a for a in demand.arrivals if a.slot < end]
     pending: dict[str, Request] = {}
     plan: list[Placement] = []
@@ -354,7 +358,8 @@ def simulate(
         result = decide(params.scheduler, round_, params)
         broken = violations(round_, result.plan)
         found += [(now, v) for v in broken]
-        for p in result.plan:
+        committed = [q for q in result.plan if q.start_slot < commit]
+        for p in committed:
             plan.append(dataclasses.replace(p, start_slot=p.start_slot + now))
             decided[p.request_id] = now
             voucher_id = timeline.request_by_id[p.request_id].voucher_id
@@ -362,7 +367,7 @@ def simulate(
                 spent[voucher_id] = spent.get(voucher_id, 0) + p.subsidy_fen
             del pending[p.request_id]
         stats = (result.status, result.objective, result.wall_time_s, len(broken))
-        rounds.append(RoundStats(now, len(round_.requests), len(result.plan), *stats))
+        rounds.append(RoundStats(now, len(round_.requests), len(committed), *stats))
         bar.set_postfix(pending=len(pending), placed=len(plan), refresh=False)
     bar.close()
     final = tuple(run_violations(timeline, tuple(plan), decided, demand.arrival_by_id))
@@ -477,13 +482,8 @@ def compare(
     days: int | None = None,
     params: SimulationParams | None = None,
 ) -> dict[tuple[str, str], SimulationResult]:
-    """Simulate the base scenario and each variant with each scheduler, all on the base's demand.
-
-    Returns
-    -------
-    dict
-        ``(scenario name, scheduler) -> SimulationResult``, base first, in the order given.
-    """
+    """``(scenario name, scheduler) -> SimulationResult`` for the base and each variant with each scheduler,
+    all on the base's demand (base first, in the order given)."""
     params = params or SimulationParams()
     check_schedulers(schedulers)
     base_scenario = load_for_days(base, days)
@@ -492,9 +492,8 @@ def compare(
         variant = load_for_days(path, days)
         scenarios.append((variant.name, with_demand(variant.problem, base_scenario.problem)))
     demand = demand_from_problem(base_scenario.problem, seed=params.seed)
-    runs = {}
-    for name, problem in scenarios:
-        for scheduler in schedulers:
-            run_params = dataclasses.replace(params, scheduler=scheduler)
-            runs[(name, scheduler)] = simulate(problem, demand, run_params)
-    return runs
+    return {
+        (name, scheduler): simulate(problem, demand, dataclasses.replace(params, scheduler=scheduler))
+        for name, problem in scenarios
+        for scheduler in schedulers
+    }

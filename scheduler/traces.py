@@ -28,7 +28,8 @@ Rules
 - **Size** (trace GPUs onto the scenario's pools): ``accelerators = min(max_accelerators, node_size *
   ceil(num_gpus * scale / node_size))`` - whole nodes of ``node_size`` cards. With ``scale: auto`` (the
   default) the scale is the smallest one (found by bisection) at which the requested work
-  ``sum(accelerators * duration_hours)`` reaches ``demand_factor * sum(pool capacity) * window hours``.
+  ``sum(accelerators * hours inside the window)`` reaches ``demand_factor * sum(pool capacity) * window hours``
+  (a job's hours after the window's end do not count).
   A city pool is about a hundred times an ITP cluster: ``sample < 1`` with an automatic scale keeps the
   load but makes fewer, larger requests, which keeps a round's solve small.
 - **Deadline**: ``arrival + max(ceil(run * slack), run + min_slack_hours)`` slots, ``run`` the run at
@@ -205,7 +206,9 @@ def _trace_requests(
     window_hours = float(horizon.slots * horizon.slot_hours)
     if block.params.get("scale", "auto") == "auto":
         target = p.number("demand_factor", 0.0) * sum(pool.capacity for pool in pools) * window_hours
-        scale = auto_scale(gpus, hours, target, node_size, max_acc)
+        # only the hours that fall inside the window count: a job running on past the end loads it no more
+        end_hours = window_hours - jobs["arrival_slot"].to_numpy() * float(horizon.slot_hours)
+        scale = auto_scale(gpus, np.minimum(hours, end_hours), target, node_size, max_acc)
     else:
         scale = p.number("scale", 1e-9)
     sizes = sizes_for_scale(gpus, scale, node_size, max_acc)

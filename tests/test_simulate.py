@@ -51,6 +51,22 @@ def test_a_request_waits_for_its_arrival_and_for_committed_work(scheduler: str) 
     assert run.rounds[1].pending == 1
 
 
+@pytest.mark.parametrize("scheduler", ["greedy", "optimiser"])
+def test_with_commit_hours_a_later_start_is_tentative_and_decided_again(scheduler: str) -> None:
+    # both arrive at 0 on a pool of 4; one must wait 2 or 3 h for the other
+    a = make_request("a", LARGE, 4, 3, 0, 12)
+    b = make_request("b", LARGE, 4, 2, 0, 12)
+    problem = make_problem(requests=[a, b])
+    demand = Demand((Arrival(0, a), Arrival(0, b)))
+    reserved = simulate(problem, demand, params(scheduler))
+    assert reserved.decided == {"a": 0, "b": 0}  # the later start is a reservation made at once
+    tentative = simulate(problem, demand, SimulationParams(scheduler=scheduler, commit_hours=1, **FAST))
+    starts = {p.request_id: p.start_slot for p in tentative.plan}
+    assert tentative.decided == starts  # each committed in the round it starts, re-planned until then
+    assert sorted(starts.values()) in ([0, 2], [0, 3])
+    assert sum(r.placed for r in tentative.rounds) == 2 and tentative.valid
+
+
 def test_a_request_that_cannot_finish_by_its_deadline_expires_and_one_beyond_the_run_stays_open() -> None:
     a = make_request("a", LARGE, 4, 6, 0, 12)
     late = make_request("late", LARGE, 4, 2, 1, 5)  # needs the pool in [1, 5): A holds it until 6
