@@ -12,6 +12,7 @@ import numpy as np
 
 from scheduler import formulas
 from scheduler.domain import Placement, Problem, Request
+from scheduler.greedy import fits_mask
 from scheduler.policies.base import usage_by_slot
 
 
@@ -19,10 +20,6 @@ from scheduler.policies.base import usage_by_slot
 class Reason:
     code: str
     sentence: str
-
-
-def _window_fits(room: np.ndarray, accelerators: int, run: int, starts: range) -> list[int]:
-    return [s for s in starts if room[s : s + run].min(initial=accelerators) >= accelerators]
 
 
 def explain(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, Reason]:
@@ -95,8 +92,9 @@ def _reason(
         starts = [s for p, s in priced if p is pool]
 
         def fitting(room: np.ndarray, pool=pool, run=run, starts=starts) -> list:
-            fits = set(_window_fits(room, request.accelerators, run, range(starts[0], starts[-1] + 1)))
-            return [(pool, s) for s in starts if s in fits]
+            window = range(starts[0], starts[-1] + 1)
+            fits = fits_mask(room, request.accelerators, run, window)
+            return [(pool, s) for s in starts if fits[s - window.start]]
 
         room = np.array(formulas.room_left(problem, pool))
         room_now = room - used[pool.id]
