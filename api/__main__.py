@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import uvicorn
@@ -14,7 +15,8 @@ def main() -> None:
     settings = Settings.from_env()
     host, port = os.environ.get("PCS_HOST", "127.0.0.1"), int(os.environ.get("PCS_PORT", "8000"))
     print(f"pcs: serving on http://{host}:{port} (database {settings.database_url}, docs at /docs)", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("PCS_LOG_LEVEL", "info"))
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("PCS_LOG_LEVEL", "info"))
 
 
 if __name__ == "__main__":

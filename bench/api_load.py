@@ -70,7 +70,7 @@ def server(folder: Path, round_time_limit_s: float) -> Iterator[str]:
             raise RuntimeError(f"server did not start: {(folder / 'server.log').read_text()[-2000:]}")
         yield base
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -38,11 +38,14 @@ def submitting_org(user: m.User, body: m.RequestCreate) -> str:
 )
 def submit(
     body: m.RequestCreate,
-    session: WriteSessionDep,
+    session: SessionDep,
+    write: WriteSessionDep,
     user: CurrentUser,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Any:
+    # the checks read outside the write transaction, so that writers hold the (SQLite) write lock only for
+    # the insert; the unique keys settle any race between the check and the insert
     org_id = submitting_org(user, body)
     if idempotency_key and (earlier := crud.by_idempotency_key(session, org_id, idempotency_key)):
         response.status_code = status.HTTP_200_OK
@@ -51,6 +54,7 @@ def submit(
     if session.get(m.ComputeRequest, request_id) is not None:
         raise crud.Conflict("request_id", f"request {request_id!r} already exists")
     problem = mapping.check_request(session, body, org_id, request_id, utcnow())
+    session.rollback()
     row = m.ComputeRequest(
         id=request_id,
         org_id=org_id,
@@ -59,12 +63,12 @@ def submit(
         submitted_by=user.name,
         **body.model_dump(exclude={"request_id", "org_id", "max_cost_cny"}),
     )
-    session.add(row)
-    crud.audit(session, user.name, "create", "request", request_id, {"org_id": org_id})
+    write.add(row)
+    crud.audit(write, user.name, "create", "request", request_id, {"org_id": org_id})
     try:
-        session.commit()
+        write.commit()
     except IntegrityError:
-        session.rollback()
+        write.rollback()
         earlier = crud.by_idempotency_key(session, org_id, idempotency_key) if idempotency_key else None
         if earlier is None:
             raise
