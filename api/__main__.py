@@ -16,7 +16,13 @@ def main() -> None:
     host, port = os.environ.get("PCS_HOST", "127.0.0.1"), int(os.environ.get("PCS_PORT", "8000"))
     print(f"pcs: serving on http://{host}:{port} (database {settings.database_url}, docs at /docs)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=os.environ.get("PCS_LOG_LEVEL", "info"))
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=os.environ.get("PCS_LOG_LEVEL", "info"),
+            timeout_keep_alive=int(os.environ.get("PCS_KEEP_ALIVE_S", "5")),
+        )
 
 
 if __name__ == "__main__":
