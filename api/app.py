@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -51,7 +52,8 @@ def _errors(status_code: int, field: str, rule: str) -> JSONResponse:
     return JSONResponse({"detail": [{"field": field, "rule": rule}]}, status_code=status_code)
 
 
-def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+def _validation_error(_: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
+    """422 with ``{field, rule}`` per error, for request bodies and for models a route validates itself."""
     detail = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
@@ -66,6 +68,7 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         RequestValidationError: _validation_error,
+        ValidationError: _validation_error,
         mapping.InputError: lambda _, e: _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, e.field, e.rule),
         crud.NotFound: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_404_NOT_FOUND),
         crud.Forbidden: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_403_FORBIDDEN),

@@ -186,7 +186,10 @@ def _decision(request_id: str, status: m.RequestStatus, reason: Any, round_id: i
     }
 
 
-def _record_failure(engine: Engine, round_id: int | None, holder: str, actor: str, error: str, started: float):
+def _record_failure(
+    engine: Engine, round_id: int | None, holder: str, actor: str, error: str, started: float
+) -> m.AllocationRound:
+    """Record why the round failed (its own transaction: the round's writes were rolled back) and free the lease."""
     with write_session(engine) as session:
         row = session.get(m.AllocationRound, round_id)
         assert row is not None

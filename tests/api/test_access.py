@@ -162,6 +162,12 @@ def test_admin_crud_is_audited(client: TestClient) -> None:
     assert all(a["actor"] == "admin" for a in audit[:9])
 
 
+def test_changing_a_voucher_keeps_its_validity_ordered(client: TestClient) -> None:
+    response = client.patch("/vouchers/v-a", headers=ADMIN, json={"valid_until": at(-5)})
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "valid_until"
+    assert client.get("/vouchers/v-a", headers=ADMIN).json()["voucher"]["valid_until"] != at(-5)
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
