@@ -110,27 +110,42 @@ def _reason(
         free_now += fitting(share_now)
     if not free_before:
         return Reason("capacity_full", "Every eligible pool is fully booked or under maintenance for the whole window.")
-    if not share_before or (not free_now and physical_now):
+    if not share_before:
+        return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
+    exhausted = _exhausted(request, voucher_left, budget_left)
+    left = _subsidy_left(request, voucher_left, budget_left)
+    # the subsidy left cannot bring it within its price ceiling wherever it had room: that, not rank, decides
+    if exhausted and not any(affordable(p, s, left) for p, s in share_before):
+        return exhausted
+    if not free_now and physical_now:
         return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
     if not free_now:
         return Reason(
             "outranked",
             "Capacity in its window went to requests of higher value (class weight × accelerator-hours) in this round.",
         )
-    if limit is not None and request.voucher_id is not None:
-        left = min(voucher_left[request.voucher_id], budget_left)
-        if not any(affordable(p, s, left) for p, s in free_now):
-            if budget_left <= voucher_left[request.voucher_id]:
-                return Reason(
-                    "budget_exhausted",
-                    "The programme's voucher budget is spent, and without the subsidy its cost is above its max_cost.",
-                )
-            return Reason(
-                "voucher_exhausted",
-                "Its voucher's balance is spent, and without the subsidy its cost is above its max_cost.",
-            )
+    if exhausted and not any(affordable(p, s, left) for p, s in free_now):
+        return exhausted
     return Reason(
         "not_selected",
         "Room existed, but the optimiser did not place it within its time limit "
         "(or its carbon cost outweighed its value).",
+    )
+
+
+def _subsidy_left(request: Request, voucher_left: dict[str, int], budget_left: int) -> int:
+    return min(voucher_left[request.voucher_id], budget_left) if request.voucher_id is not None else 0
+
+
+def _exhausted(request: Request, voucher_left: dict[str, int], budget_left: int) -> Reason | None:
+    """The reason to give when a price ceiling needs subsidy that is no longer there (None without a ceiling)."""
+    if request.max_cost_fen is None or request.voucher_id is None:
+        return None
+    if budget_left <= voucher_left[request.voucher_id]:
+        return Reason(
+            "budget_exhausted",
+            "The programme's voucher budget is spent, and without the subsidy its cost is above its max_cost.",
+        )
+    return Reason(
+        "voucher_exhausted", "Its voucher's balance is spent, and without the subsidy its cost is above its max_cost."
     )
