@@ -12,6 +12,7 @@ import dataclasses
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -207,6 +208,73 @@ def _fitting_pools(request: Request, pools: Sequence[Pool], horizon: Horizon) ->
     ]
 
 
+@dataclass(frozen=True)
+class Eligibility:
+    """The drawn attributes a request gets besides its size and window, shared by synthetic and trace demand:
+    accepted types and sites, a price ceiling for some SMEs, and the organisation's voucher (rules in
+    :func:`generate_requests`)."""
+
+    training_share: float
+    all_types_share: float
+    local_share: float
+    max_cost_share: float
+    factor_lo: float
+    factor_hi: float
+    pools: tuple[Pool, ...]
+    all_types: list[str]
+    fast_types: list[str]
+    local_sites: frozenset[str] | None
+    voucher_of: dict[str, str]
+
+    @classmethod
+    def from_params(
+        cls, p: _Params, pools: Sequence[Pool], sites: Sequence[Site], vouchers: Sequence[Voucher]
+    ) -> Eligibility:
+        training_min_speed = Fraction(str(p.number("training_min_speed", 0.0)))
+        voucher_of: dict[str, str] = {}
+        for voucher in vouchers:
+            voucher_of.setdefault(voucher.org_id, voucher.id)
+        return cls(
+            training_share=p.number("training_share", 0.0, 1.0),
+            all_types_share=p.number("all_types_share", 0.0, 1.0),
+            local_share=p.number("local_share", 0.0, 1.0),
+            max_cost_share=p.number("sme_max_cost_share", 0.0, 1.0),
+            factor_lo=p.number("max_cost_factor_min", 0.0),
+            factor_hi=p.number("max_cost_factor_max", 0.0),
+            pools=tuple(pools),
+            all_types=sorted({pool.accelerator_type for pool in pools}),
+            fast_types=sorted({pool.accelerator_type for pool in pools if pool.speed >= training_min_speed}),
+            local_sites=frozenset(s.id for s in sites if s.region == sites[0].region) if sites else None,
+            voucher_of=voucher_of,
+        )
+
+    def _restrict(self, names: Sequence[str]) -> frozenset[str] | None:
+        return None if not names or len(names) == len(self.all_types) else frozenset(names)
+
+    def draw(self, rng: random.Random, request: Request, org_class: OrgClass, fit_horizon: Horizon) -> Request:
+        """``request`` (size and window drawn) with its types, sites, price ceiling and voucher drawn."""
+        if rng.random() < self.training_share:
+            types = self._restrict(self.fast_types)
+        elif rng.random() < self.all_types_share:
+            types = None
+        else:
+            count = rng.randint(min(2, len(self.all_types)), len(self.all_types))
+            types = self._restrict(rng.sample(self.all_types, count))
+        local = self.local_sites if rng.random() < self.local_share else None
+        request = dataclasses.replace(request, accelerator_types=types, sites=local)
+        fitting = _fitting_pools(request, self.pools, fit_horizon)
+        for relaxed in ({"accelerator_types": None}, {"accelerator_types": None, "sites": None}):
+            if fitting:
+                break
+            request = dataclasses.replace(request, **relaxed)
+            fitting = _fitting_pools(request, self.pools, fit_horizon)
+        max_cost_fen = None
+        if org_class is OrgClass.SME and rng.random() < self.max_cost_share and fitting:
+            cheapest = min(formulas.cost_fen(request, pool) for pool in fitting)
+            max_cost_fen = round(cheapest * rng.uniform(self.factor_lo, self.factor_hi) / 100) * 100
+        return dataclasses.replace(request, max_cost_fen=max_cost_fen, voucher_id=self.voucher_of.get(request.org_id))
+
+
 def generate_requests(
     orgs: Sequence[Org],
     vouchers: Sequence[Voucher],
@@ -284,12 +352,7 @@ def generate_requests(
     slack_min, slack_max = p.number("slack_min", 1.0), p.number("slack_max", 1.0)
     if slack_max < slack_min:
         raise InputError("generator.slack_max", f"must be >= slack_min ({slack_min})")
-    training_share = p.number("training_share", 0.0, 1.0)
-    training_min_speed = Fraction(str(p.number("training_min_speed", 0.0)))
-    all_types_share = p.number("all_types_share", 0.0, 1.0)
-    local_share = p.number("local_share", 0.0, 1.0)
-    max_cost_share = p.number("sme_max_cost_share", 0.0, 1.0)
-    factor_lo, factor_hi = p.number("max_cost_factor_min", 0.0), p.number("max_cost_factor_max", 0.0)
+    eligibility = Eligibility.from_params(p, pools, sites, vouchers)
 
     members = {c: [org for org in orgs if org.org_class is c] for c in OrgClass}
     mix = {c: share for c, share in mix.items() if share > 0 and members[c]}
@@ -297,17 +360,8 @@ def generate_requests(
         return ()
     mix_total = sum(mix.values())
     target = {c: share / mix_total for c, share in mix.items()}
-    all_types = sorted({pool.accelerator_type for pool in pools})
-    fast_types = sorted({pool.accelerator_type for pool in pools if pool.speed >= training_min_speed})
-    local_sites = frozenset(site.id for site in sites if site.region == sites[0].region) if sites else None
-    voucher_of: dict[str, str] = {}
-    for voucher in vouchers:
-        voucher_of.setdefault(voucher.org_id, voucher.id)
     horizon_hours = horizon.slots * horizon.slot_hours
     goal = demand_factor * sum(pool.capacity for pool in pools) * float(horizon_hours)
-
-    def restrict(names: Sequence[str]) -> frozenset[str] | None:
-        return None if not names or len(names) == len(all_types) else frozenset(names)
 
     work = dict.fromkeys(target, 0)
     total = 0
@@ -324,25 +378,8 @@ def generate_requests(
         earliest = rng.randint(0, max(0, horizon.slots - run))
         deadline = min(earliest + math.ceil(run * rng.uniform(slack_min, slack_max)), horizon.slots)
         deadline = max(deadline, earliest + run)
-        if rng.random() < training_share:
-            types = restrict(fast_types)
-        elif rng.random() < all_types_share:
-            types = None
-        else:
-            types = restrict(rng.sample(all_types, rng.randint(min(2, len(all_types)), len(all_types))))
-        local = local_sites if rng.random() < local_share else None
-        request = Request(f"r{len(requests) + 1:05d}", org.id, accelerators, duration, earliest, deadline, types, local)
-        fitting = _fitting_pools(request, pools, horizon)
-        for relaxed in ({"accelerator_types": None}, {"accelerator_types": None, "sites": None}):
-            if fitting:
-                break
-            request = dataclasses.replace(request, **relaxed)
-            fitting = _fitting_pools(request, pools, horizon)
-        max_cost_fen = None
-        if org_class is OrgClass.SME and rng.random() < max_cost_share and fitting:
-            cheapest = min(formulas.cost_fen(request, pool) for pool in fitting)
-            max_cost_fen = round(cheapest * rng.uniform(factor_lo, factor_hi) / 100) * 100
-        request = dataclasses.replace(request, max_cost_fen=max_cost_fen, voucher_id=voucher_of.get(org.id))
+        request = Request(f"r{len(requests) + 1:05d}", org.id, accelerators, duration, earliest, deadline)
+        request = eligibility.draw(rng, request, org_class, horizon)
         requests.append(request)
         work[org_class] += accelerators * duration
         total += accelerators * duration

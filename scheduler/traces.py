@@ -40,19 +40,17 @@ Rules
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from scheduler import formulas, generator
+from scheduler import generator
 from scheduler.domain import Org, OrgClass, Pool, Request, Site, Voucher
 from scheduler.errors import InputError
 from scheduler.horizon import Horizon
@@ -219,21 +217,7 @@ def _trace_requests(
     if not classes or not pools:
         return ()
     weights = [mix[c] for c in classes]
-    training_share = p.number("training_share", 0.0, 1.0)
-    training_min_speed = Fraction(str(p.number("training_min_speed", 0.0)))
-    all_types_share, local_share = p.number("all_types_share", 0.0, 1.0), p.number("local_share", 0.0, 1.0)
-    max_cost_share = p.number("sme_max_cost_share", 0.0, 1.0)
-    factor_lo, factor_hi = p.number("max_cost_factor_min", 0.0), p.number("max_cost_factor_max", 0.0)
-    all_types = sorted({pool.accelerator_type for pool in pools})
-    fast_types = sorted({pool.accelerator_type for pool in pools if pool.speed >= training_min_speed})
-    local_sites = frozenset(s.id for s in sites if s.region == sites[0].region) if sites else None
-    voucher_of: dict[str, str] = {}
-    for voucher in vouchers:
-        voucher_of.setdefault(voucher.org_id, voucher.id)
-
-    def restrict(names: Sequence[str]) -> frozenset[str] | None:
-        return None if not names or len(names) == len(all_types) else frozenset(names)
-
+    eligibility = generator.Eligibility.from_params(p, pools, sites, vouchers)
     requests = []
     for n, (arrival, size, duration) in enumerate(
         zip(jobs["arrival_slot"].tolist(), sizes.tolist(), hours.tolist(), strict=True), start=1
@@ -242,25 +226,9 @@ def _trace_requests(
         org = rng.choice(members[org_class])
         run = horizon.slots_for_hours(duration)
         deadline = arrival + max(math.ceil(run * rng.uniform(slack_min, slack_max)), run + min_slack)
-        if rng.random() < training_share:
-            types = restrict(fast_types)
-        elif rng.random() < all_types_share:
-            types = None
-        else:
-            types = restrict(rng.sample(all_types, rng.randint(min(2, len(all_types)), len(all_types))))
-        local = local_sites if rng.random() < local_share else None
-        request = Request(f"t{n:05d}", org.id, size, duration, arrival, deadline, types, local)
-        fitting = generator._fitting_pools(request, pools, Horizon(horizon.start, horizon.slot_minutes, deadline))
-        for relaxed in ({"accelerator_types": None}, {"accelerator_types": None, "sites": None}):
-            if fitting:
-                break
-            request = dataclasses.replace(request, **relaxed)
-            fitting = generator._fitting_pools(request, pools, Horizon(horizon.start, horizon.slot_minutes, deadline))
-        max_cost_fen = None
-        if org_class is OrgClass.SME and rng.random() < max_cost_share and fitting:
-            cheapest = min(formulas.cost_fen(request, pool) for pool in fitting)
-            max_cost_fen = round(cheapest * rng.uniform(factor_lo, factor_hi) / 100) * 100
-        requests.append(dataclasses.replace(request, max_cost_fen=max_cost_fen, voucher_id=voucher_of.get(org.id)))
+        request = Request(f"t{n:05d}", org.id, size, duration, arrival, deadline)
+        fit_horizon = Horizon(horizon.start, horizon.slot_minutes, deadline)
+        requests.append(eligibility.draw(rng, request, org_class, fit_horizon))
     return tuple(requests)
 
 
