@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
+from itertools import accumulate
 
 from scheduler.domain import Placement, Pool, Problem, Request
 
@@ -28,7 +30,13 @@ MILLI = 1000
 
 
 def run_hours(request: Request, pool: Pool) -> int:
-    return math.ceil(Fraction(request.duration_hours) / pool.speed)
+    return _run_hours(request.duration_hours, pool.speed)
+
+
+@lru_cache(maxsize=65536)
+def _run_hours(duration_hours: int, speed: Fraction) -> int:
+    # exact rational arithmetic is slow and every solve asks the same few (duration, speed) pairs
+    return math.ceil(Fraction(duration_hours) / speed)
 
 
 def run_slots(problem: Problem, request: Request, pool: Pool) -> int:
@@ -106,13 +114,22 @@ def objective_milli(problem: Problem, plan: tuple[Placement, ...]) -> int:
     )
 
 
+def _committed(problem: Problem, pool: Pool, non_sme_only: bool) -> list[int]:
+    """Accelerators that earlier commitments (all, or non-SME ones) hold on ``pool`` in each slot."""
+    slots = problem.horizon.slots
+    change = [0] * (slots + 1)  # a difference array: one pass per commitment, not per slot
+    for commitment in problem.commitments:
+        if commitment.pool_id == pool.id and not (non_sme_only and commitment.sme):
+            lo, hi = max(commitment.start_slot, 0), min(commitment.end_slot, slots)
+            if lo < hi:
+                change[lo] += commitment.accelerators
+                change[hi] -= commitment.accelerators
+    return list(accumulate(change[:slots]))
+
+
 def room_left(problem: Problem, pool: Pool) -> list[int]:
     """Accelerators free in each slot after maintenance and earlier commitments."""
-    used = [0] * problem.horizon.slots
-    for commitment in problem.commitments:
-        if commitment.pool_id == pool.id:
-            for slot in range(max(commitment.start_slot, 0), min(commitment.end_slot, problem.horizon.slots)):
-                used[slot] += commitment.accelerators
+    used = _committed(problem, pool, non_sme_only=False)
     return [max(0, pool.available(slot) - used[slot]) for slot in range(problem.horizon.slots)]
 
 
@@ -124,11 +141,7 @@ def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
     ``floor(available * (100 - sme_reserve_pct) / 100)``, less their earlier commitments; earlier slots
     are lent to everyone, so there the reserve sets no limit below the pool's capacity.
     """
-    used = [0] * problem.horizon.slots
-    for commitment in problem.commitments:
-        if commitment.pool_id == pool.id and not commitment.sme:
-            for slot in range(max(commitment.start_slot, 0), min(commitment.end_slot, problem.horizon.slots)):
-                used[slot] += commitment.accelerators
+    used = _committed(problem, pool, non_sme_only=True)
     release = problem.release_slot
     return [
         pool.capacity if slot < release else max(0, problem.policy.non_sme_cap(pool.available(slot)) - used[slot])
