@@ -219,9 +219,9 @@ def by_idempotency_key(session: Session, org_id: str, key: str) -> m.ComputeRequ
 def cancel_request(session: Session, row: m.ComputeRequest, actor: str, now: datetime) -> m.ComputeRequest:
     """Cancel a pending request, or an allocated one that has not started (its subsidy goes back to the
     voucher as a refund entry)."""
-    if row.status == m.RequestStatus.PENDING:
-        pass
-    elif row.status == m.RequestStatus.ALLOCATED:
+    if row.status not in (m.RequestStatus.PENDING, m.RequestStatus.ALLOCATED):
+        raise Conflict("status", f"a {row.status.value} request cannot be cancelled")
+    if row.status == m.RequestStatus.ALLOCATED:
         allocation = session.exec(select(m.Allocation).where(m.Allocation.request_id == row.id)).one()
         if allocation.start <= now:
             raise Conflict("status", "the allocation has started and can no longer be cancelled")
@@ -237,8 +237,6 @@ def cancel_request(session: Session, row: m.ComputeRequest, actor: str, now: dat
                 request_id=row.id,
                 note="allocation cancelled",
             )
-    else:
-        raise Conflict("status", f"a {row.status.value} request cannot be cancelled")
     before = row.status.value
     row.status, row.updated_at = m.RequestStatus.CANCELLED, utcnow()
     session.add(row)
