@@ -12,14 +12,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from sqlmodel import Session, func, select
 
 from api import models as m
-from scheduler import formulas, reports
+from scheduler import formulas, parse, reports
 from scheduler.domain import (
     Commitment,
     MaintenanceWindow,
@@ -140,16 +139,10 @@ def _programme(session: Session, row: m.Programme) -> Programme:
     )
 
 
-def _names(text: str) -> frozenset[str] | None:
-    if text.strip() == "*":
-        return None
-    return frozenset(part.strip() for part in text.split(";") if part.strip())
-
-
 def _request(row: m.ComputeRequest | m.RequestCreate, request_id: str, org_id: str, horizon: Horizon) -> Request:
     max_cost = getattr(row, "max_cost_fen", None)
     if isinstance(row, m.RequestCreate) and row.max_cost_cny is not None:
-        max_cost = int(Decimal(row.max_cost_cny) * 100)
+        max_cost = parse.cny_to_fen(str(row.max_cost_cny), "max_cost_cny")
     earliest, deadline = horizon.slot_at_or_after(row.earliest_start), horizon.slot_at_or_before(row.deadline)
     if deadline <= earliest:
         raise InputError("deadline", "must be after earliest_start by at least one whole slot")
@@ -160,8 +153,8 @@ def _request(row: m.ComputeRequest | m.RequestCreate, request_id: str, org_id: s
         duration_hours=row.duration_hours,
         earliest_slot=earliest,
         deadline_slot=deadline,
-        accelerator_types=_names(row.accelerator_types),
-        sites=_names(row.sites),
+        accelerator_types=parse.names(row.accelerator_types),
+        sites=parse.names(row.sites),
         max_cost_fen=max_cost,
         voucher_id=row.voucher_id,
     )
@@ -375,9 +368,6 @@ def rebase(snap: Snapshot, fresh: Snapshot, plan: Sequence[Placement]) -> tuple[
 
 
 def _request_rows(requests: Iterable[Request], horizon: Horizon, actor: str) -> list[m.ComputeRequest]:
-    def names(value: frozenset[str] | None) -> str:
-        return "*" if value is None else ";".join(sorted(value))
-
     return [
         m.ComputeRequest(
             id=r.id,
@@ -386,8 +376,8 @@ def _request_rows(requests: Iterable[Request], horizon: Horizon, actor: str) -> 
             duration_hours=r.duration_hours,
             earliest_start=horizon.to_datetime(r.earliest_slot),
             deadline=horizon.to_datetime(r.deadline_slot),
-            accelerator_types=names(r.accelerator_types),
-            sites=names(r.sites),
+            accelerator_types=parse.names_text(r.accelerator_types),
+            sites=parse.names_text(r.sites),
             max_cost_fen=r.max_cost_fen,
             voucher_id=r.voucher_id,
             submitted_by=actor,

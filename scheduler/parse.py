@@ -93,3 +93,15 @@ def build(cls: Callable[..., Any], where: str | Callable[[str], str], **kwargs: 
         return cls(**kwargs)
     except InputError as exc:
         raise exc.within(where if isinstance(where, str) else where(exc.field)) from None
+
+
+def names(text: str) -> frozenset[str] | None:
+    """A names field as written: ``*`` for any (``None``), else ``;``-separated names."""
+    if text.strip() == "*":
+        return None
+    return frozenset(part.strip() for part in text.split(";") if part.strip())
+
+
+def names_text(items: frozenset[str] | None) -> str:
+    """The inverse of :func:`names`: ``*`` for ``None``, else the names sorted and ``;``-separated."""
+    return "*" if items is None else ";".join(sorted(items))

@@ -102,9 +102,9 @@ def read_vouchers(ref: CsvRef, where: str, label: str, org_ids: set[str], horizo
 
 def _names(text: str, where: str, known: set[str], what: str) -> frozenset[str] | None:
     """``*`` for any, else ``;``-separated names that must all be known."""
-    if text == "*":
+    if text.strip() == "*":
         return None
-    names = frozenset(part.strip() for part in text.split(";") if part.strip())
+    names = parse.names(text)
     if not names:
         raise InputError(where, f"must name at least one {what}, or be *")
     unknown = sorted(names - known)

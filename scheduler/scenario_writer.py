@@ -11,13 +11,13 @@ from typing import Any
 import yaml
 
 from scheduler.domain import OrgClass
-from scheduler.parse import fen_to_cny
+from scheduler.parse import fen_to_cny, names_text
 from scheduler.scenario_tables import REQUEST_COLUMNS, VOUCHER_COLUMNS
 from scheduler.scenarios import Scenario
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """A SafeDumper of our own, so the representer below does not change yaml.SafeDumper for everyone."""
 
 
 class _Decimal(str):
@@ -125,7 +125,6 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
             for v in problem.vouchers
         ],
     )
-    names = lambda items: "*" if items is None else ";".join(sorted(items))  # noqa: E731
     _write_csv(
         out_dir / "requests.csv",
         list(REQUEST_COLUMNS),
@@ -137,8 +136,8 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
                 r.duration_hours,
                 when(r.earliest_slot),
                 when(r.deadline_slot),
-                names(r.accelerator_types),
-                names(r.sites),
+                names_text(r.accelerator_types),
+                names_text(r.sites),
                 "" if r.max_cost_fen is None else fen_to_cny(r.max_cost_fen),
                 r.voucher_id or "",
             ]

@@ -153,7 +153,7 @@ class Maintenance(MaintenanceBase, table=True):
 
 
 class MaintenanceCreate(MaintenanceBase):
-    pass
+    """A maintenance window as an administrator posts it (the pool comes from the path)."""
 
 
 class MaintenancePublic(MaintenanceBase):
