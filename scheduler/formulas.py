@@ -19,9 +19,6 @@ The objective maximised is the sum of the scores of the placed requests.
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-from functools import lru_cache
 from itertools import accumulate
 
 from scheduler.domain import Placement, Pool, Problem, Request
@@ -30,13 +27,8 @@ MILLI = 1000
 
 
 def run_hours(request: Request, pool: Pool) -> int:
-    return _run_hours(request.duration_hours, pool.speed)
-
-
-@lru_cache(maxsize=65536)
-def _run_hours(duration_hours: int, speed: Fraction) -> int:
-    # exact rational arithmetic is slow and every solve asks the same few (duration, speed) pairs
-    return math.ceil(Fraction(duration_hours) / speed)
+    # ceil(duration / (num / den)) in integers: exact, and far faster than Fraction arithmetic
+    return -(-request.duration_hours * pool.speed.denominator // pool.speed.numerator)
 
 
 def run_slots(problem: Problem, request: Request, pool: Pool) -> int:

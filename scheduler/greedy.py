@@ -17,9 +17,8 @@ from scheduler.domain import Placement, Problem, Request
 
 def fits_mask(room: np.ndarray, accelerators: int, run: int, starts: range) -> np.ndarray:
     """Mask over ``starts``: the run of ``run`` slots from each start has ``accelerators`` free throughout."""
-    ok = (room >= accelerators).astype(np.int32)
-    window_ok = np.convolve(ok, np.ones(run, dtype=np.int32), mode="valid") == run  # index = start slot
-    return window_ok[starts.start : starts.stop]
+    free = np.concatenate(([0], np.cumsum(room[starts.start : starts.stop + run - 1] >= accelerators)))
+    return free[run:] - free[:-run] == run  # free slots in each start's run, by a prefix sum
 
 
 def _weight(problem: Problem, request: Request) -> float:
@@ -49,9 +48,8 @@ def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, .
             if not starts:
                 continue
             run = formulas.run_slots(problem, request, pool)
-            fits = fits_mask(room[pool.id], request.accelerators, run, starts)
-            if not sme:
-                fits &= fits_mask(non_sme_room[pool.id], request.accelerators, run, starts)
+            free = room[pool.id] if sme else np.minimum(room[pool.id], non_sme_room[pool.id])
+            fits = fits_mask(free, request.accelerators, run, starts)
             cost = formulas.cost_fen(request, pool)
             for offset in np.flatnonzero(fits):
                 start = starts.start + int(offset)

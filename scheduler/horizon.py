@@ -55,7 +55,7 @@ class Horizon:
 
     def slots_for_hours(self, hours: int) -> int:
         """Whole slots needed to hold ``hours`` hours."""
-        return math.ceil(Fraction(hours * 60, self.slot_minutes))
+        return -(-hours * 60 // self.slot_minutes)
 
     @property
     def slot_hours(self) -> Fraction:
