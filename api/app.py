@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from api import crud, jobs, mapping
+from api.catalog import CatalogCache
 from api.db import WRITE, make_engine, migrate
 from api.routes import (
     allocations,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             print(f"pcs: admin token (shown once): {token}", flush=True)
         background = jobs.Background(engine, settings)
         app.state.engine, app.state.background = engine, background
+        app.state.catalog = CatalogCache(engine)
         app.state.write_engine = engine.execution_options(**WRITE)
         background.start()
         try:

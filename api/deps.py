@@ -1,4 +1,5 @@
-"""FastAPI dependencies, as ``Annotated`` aliases: settings, engine, sessions, the current user and roles."""
+"""FastAPI dependencies, as ``Annotated`` aliases: settings, engine, sessions, the catalogue, the current user and
+roles."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from api import models as m
-from api.auth import hash_token
+from api.catalog import Catalog
 from api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer pcs_...`")
@@ -53,19 +54,30 @@ SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
-def get_current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> m.User:
+def get_catalog(request: Request) -> Catalog:
+    """The process's cached catalogue, checked against the database's catalogue version (one read)."""
+    return request.app.state.catalog.current()
+
+
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+def authenticate(catalog: Catalog, credentials: HTTPAuthorizationCredentials | None) -> m.User:
+    """The user whose token ``credentials`` carry (401 when there is none or it is unknown)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
-    user = session.exec(select(m.User).where(m.User.token_hash == hash_token(credentials.credentials))).first()
+    user = catalog.user(credentials.credentials)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    session.expunge(user)
-    session.rollback()  # end the read so that a write session opened next does not wait behind it
     return user
+
+
+# async, like ``require``'s check: they only look into the cached catalogue, which needs no thread of the pool
+async def get_current_user(catalog: CatalogDep, credentials: Credentials) -> m.User:
+    return authenticate(catalog, credentials)
 
 
 CurrentUser = Annotated[m.User, Depends(get_current_user)]
@@ -74,7 +86,7 @@ CurrentUser = Annotated[m.User, Depends(get_current_user)]
 def require(*roles: m.Role) -> Callable[[m.User], m.User]:
     """A dependency that lets only ``roles`` through (403 for the others)."""
 
-    def check(user: CurrentUser) -> m.User:
+    async def check(user: CurrentUser) -> m.User:
         if user.role not in roles:
             allowed = " or ".join(r.value for r in roles)
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {allowed}; you are {user.role.value}")

@@ -18,6 +18,8 @@ from typing import Any
 from sqlmodel import Session, func, select
 
 from api import models as m
+from api.catalog import Catalog
+from api.catalog import load as load_catalog
 from scheduler import formulas, parse, reports
 from scheduler.domain import (
     Commitment,
@@ -180,19 +182,16 @@ def snapshot(session: Session, now: datetime, requests: Sequence[m.ComputeReques
 
     Returns ``None`` when the programme has no horizon left (or no programme or policy exists yet).
     """
-    programme, policy = session.get(m.Programme, 1), latest_policy(session)
+    catalog = load_catalog(session)
+    programme, policy = catalog.programme, catalog.policy
     if programme is None or policy is None:
         return None
     horizon = horizon_at(programme, now)
     if horizon is None:
         return None
-    windows: dict[str, list[m.Maintenance]] = {}
-    for w in session.exec(select(m.Maintenance)):
-        windows.setdefault(w.pool_id, []).append(w)
-    sites = tuple(_site(s) for s in session.exec(select(m.Site).order_by(m.Site.id)))
-    pools = tuple(_pool(p, windows.get(p.id, ()), horizon) for p in session.exec(select(m.Pool).order_by(m.Pool.id)))
-    orgs = tuple(Org(o.id, o.name, OrgClass(o.org_class)) for o in session.exec(select(m.Org).order_by(m.Org.id)))
-    vouchers = tuple(_voucher(v, horizon) for v in session.exec(select(m.Voucher).order_by(m.Voucher.id)))
+    sites, pools, core_policy = catalog_core(catalog, horizon)
+    orgs = tuple(Org(o.id, o.name, OrgClass(o.org_class)) for o in catalog.orgs.values())
+    vouchers = tuple(_voucher(v, horizon) for v in catalog.vouchers.values())
     if requests is None:
         pending = select(m.ComputeRequest).where(m.ComputeRequest.status == m.RequestStatus.PENDING)
         requests = list(session.exec(pending.order_by(m.ComputeRequest.created_at, m.ComputeRequest.id)))
@@ -220,7 +219,7 @@ def snapshot(session: Session, now: datetime, requests: Sequence[m.ComputeReques
         orgs=orgs,
         vouchers=vouchers,
         requests=tuple(kept),
-        policy=_policy(policy),
+        policy=core_policy,
         programme=_programme(session, programme),
         commitments=_commitments(session, horizon),
     )
@@ -232,44 +231,47 @@ def _window_left(row: m.ComputeRequest, horizon: Horizon) -> bool:
     return horizon.slot_at_or_before(row.deadline) > horizon.slot_at_or_after(row.earliest_start)
 
 
-def latest_policy(session: Session) -> m.PolicyVersion | None:
-    return session.exec(select(m.PolicyVersion).order_by(m.PolicyVersion.id.desc()).limit(1)).first()
-
-
 # ---------------------------------------------------------------- requests: checks and quotes
 
 
+def catalog_core(catalog: Catalog, horizon: Horizon) -> tuple[tuple[Site, ...], tuple[Pool, ...], Policy]:
+    """The catalogue's sites, pools (maintenance in slots of ``horizon``) and policy as core objects, built once
+    per catalogue and horizon."""
+    if horizon.start not in catalog.derived:
+        assert catalog.policy is not None
+        pools = tuple(_pool(p, catalog.maintenance.get(p.id, ()), horizon) for p in catalog.pools)
+        catalog.derived[horizon.start] = (tuple(_site(s) for s in catalog.sites), pools, _policy(catalog.policy))
+    return catalog.derived[horizon.start]
+
+
 def check_request(
-    session: Session, create: m.RequestCreate, org_id: str, request_id: str, now: datetime, *, for_quote: bool = False
+    catalog: Catalog, create: m.RequestCreate, org_id: str, request_id: str, now: datetime, live: Session | None = None
 ) -> Problem:
     """A problem holding only ``create``, or the :class:`InputError` that names the field and the rule it
     breaks: an unknown type or site, a voucher of another organisation, more accelerators than any eligible
     pool has, a window shorter than the run on every eligible pool.
 
-    Only ``for_quote`` reads the committed capacity and the budget left (a submission's checks need neither).
+    Checks read only the cached ``catalog``; a quote passes ``live``, a session to read the committed capacity
+    and the budget left from (a submission's checks need neither).
     """
-    programme, policy = session.get(m.Programme, 1), latest_policy(session)
-    if programme is None or policy is None:
+    programme = catalog.programme
+    if programme is None or catalog.policy is None:
         raise InputError("programme", "no programme is configured yet")
     horizon = horizon_at(programme, now)
     if horizon is None:
         raise InputError("earliest_start", "the programme's horizon has ended")
-    org = session.get(m.Org, org_id)
+    org = catalog.orgs.get(org_id)
     if org is None:
         raise InputError("org_id", f"unknown organisation {org_id!r}")
     vouchers: tuple[Voucher, ...] = ()
     if create.voucher_id is not None:
-        voucher = session.get(m.Voucher, create.voucher_id)
+        voucher = catalog.vouchers.get(create.voucher_id)
         if voucher is None:
             raise InputError("voucher_id", f"unknown voucher {create.voucher_id!r}")
         if voucher.org_id != org_id:
             raise InputError("voucher_id", f"voucher {create.voucher_id} belongs to another organisation")
         vouchers = (_voucher(voucher, horizon),)
-    windows: dict[str, list[m.Maintenance]] = {}
-    for w in session.exec(select(m.Maintenance)):
-        windows.setdefault(w.pool_id, []).append(w)
-    pools = tuple(_pool(p, windows.get(p.id, ()), horizon) for p in session.exec(select(m.Pool)))
-    sites = tuple(_site(s) for s in session.exec(select(m.Site)))
+    sites, pools, policy = catalog_core(catalog, horizon)
     try:
         request = _request(create, request_id, org_id, horizon)
         problem = Problem(
@@ -279,9 +281,9 @@ def check_request(
             orgs=(Org(org.id, org.name, OrgClass(org.org_class)),),
             vouchers=vouchers,
             requests=(request,),
-            policy=_policy(policy),
-            programme=_programme(session, programme) if for_quote else Programme(programme.voucher_budget_fen),
-            commitments=_commitments(session, horizon) if for_quote else (),
+            policy=policy,
+            programme=Programme(programme.voucher_budget_fen) if live is None else _programme(live, programme),
+            commitments=() if live is None else _commitments(live, horizon),
         )
     except InputError as exc:
         raise InputError(exc.field.rsplit(": ", 1)[-1], exc.rule) from None

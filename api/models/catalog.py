@@ -211,3 +211,17 @@ class UserPublic(UserBase):
 
 class UserWithToken(UserPublic):
     token: str = Field(description="shown once; only its SHA-256 hash is stored")
+
+
+# ---------------------------------------------------------------- the catalogue's version
+
+
+class CatalogVersion(SQLModel, table=True):
+    """One row whose ``version`` database triggers raise on every write to sites, pools, maintenance windows,
+    organisations, users, vouchers, policy versions and the programme (migration 0002), so that a process can
+    tell in one read whether its cached catalogue (:mod:`api.catalog`) is current."""
+
+    __tablename__ = "catalog_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

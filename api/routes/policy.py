@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from api import crud, mapping
 from api import models as m
+from api.catalog import latest_policy
 from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
 
 router = APIRouter(tags=["policy"])
@@ -15,7 +16,7 @@ router = APIRouter(tags=["policy"])
 
 @router.get("/policy", response_model=m.PolicyPublic, summary="The policy in force")
 def current(session: SessionDep, _: CurrentUser) -> Any:
-    policy = mapping.latest_policy(session)
+    policy = latest_policy(session)
     if policy is None:
         raise crud.NotFound("policy", "current")
     return policy

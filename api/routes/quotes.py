@@ -9,15 +9,15 @@ from fastapi import APIRouter
 from api import mapping, quoting
 from api import models as m
 from api.db import utcnow
-from api.deps import CurrentUser, SessionDep
+from api.deps import CatalogDep, CurrentUser, SessionDep
 from api.routes.requests import submitting_org
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
 
 
 @router.post("", response_model=m.Quote, summary="Quote a request without submitting it")
-def make_quote(body: m.RequestCreate, session: SessionDep, user: CurrentUser) -> Any:
+def make_quote(body: m.RequestCreate, catalog: CatalogDep, session: SessionDep, user: CurrentUser) -> Any:
     org_id = submitting_org(user, body)
-    problem = mapping.check_request(session, body, org_id, body.request_id or "quote", utcnow(), for_quote=True)
+    problem = mapping.check_request(catalog, body, org_id, body.request_id or "quote", utcnow(), live=session)
     voucher = session.get(m.Voucher, body.voucher_id) if body.voucher_id else None
     return m.Quote.model_validate(quoting.quote(problem, None if voucher is None else voucher.balance_fen))
