@@ -28,6 +28,8 @@ from tests.strategies import problems
 PARAMS = SolveParams(time_limit_s=2, num_workers=2)
 CHEAP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SOLVES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LNS_SOLVES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LNS_PARAMS = SolveParams(time_limit_s=0.8, num_workers=2, full_model_max_options=-1)  # LNS for every problem
 TWO_SOLVES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -218,3 +220,15 @@ def test_more_capacity_never_lowers_the_optimum(problem: Problem, data: st.DataO
     assert violations(bigger, before.plan) == []  # every plan stays feasible with more capacity
     if before.status == "optimal" and after.status == "optimal":
         assert after.objective >= before.objective
+
+
+@LNS_SOLVES
+@given(problems())
+def test_large_neighbourhood_search_plan_is_valid_and_never_below_its_warm_start(problem: Problem) -> None:
+    # every problem through the path that problems with more than 2,000 options take
+    result = solve(problem, LNS_PARAMS)
+    assert result.method == "lns"
+    assert violations(problem, result.plan) == []
+    assert_invariants(problem, result.plan)
+    assert objective(problem, result.plan) == result.objective >= result.greedy_objective
+    assert result.bound >= result.objective

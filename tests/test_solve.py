@@ -46,3 +46,11 @@ def test_progress_reports_improving_plans_and_the_result_is_valid(day_problem) -
     assert result.objective == pytest.approx(objective(day_problem, result.plan))
     assert result.objective >= result.greedy_objective
     assert result.wall_time_s < 5 + 5  # the limit plus model building and reasons
+
+
+def test_large_neighbourhood_search_improves_on_its_warm_start(day_problem) -> None:
+    result = solve(day_problem, SolveParams(time_limit_s=5, num_workers=2, full_model_max_options=0))
+    assert result.method == "lns"
+    assert violations(day_problem, result.plan) == []
+    assert result.objective == pytest.approx(objective(day_problem, result.plan))
+    assert result.objective > result.greedy_objective

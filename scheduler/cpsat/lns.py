@@ -90,7 +90,8 @@ def improve(
     seed: int,
     num_workers: int,
     on_improvement: Callable[[int], None] | None = None,
-    step_s: float = 0.5,
+    step_s: float = 0.3,
+    light_presolve: bool = True,
 ) -> tuple[Placement, ...]:
     """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
     rng = random.Random(seed)
@@ -104,7 +105,9 @@ def improve(
             continue
         sub = subproblem(problem, current, freed)
         before = [current[r] for r in freed if r in current]
-        run = run_cpsat(sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers)
+        run = run_cpsat(
+            sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=light_presolve
+        )
         statuses[run.status] += 1
         if run.status == "OPTIMAL":
             size = min(MAX_FREE, int(size * 1.25) + 1)
