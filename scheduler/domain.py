@@ -313,6 +313,7 @@ class Problem:
     org_by_id: Mapping[str, Org] = field(init=False, repr=False, compare=False)
     voucher_by_id: Mapping[str, Voucher] = field(init=False, repr=False, compare=False)
     request_by_id: Mapping[str, Request] = field(init=False, repr=False, compare=False)
+    commitments_by_pool: Mapping[str, tuple[Commitment, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -349,10 +350,13 @@ class Problem:
                     f"{where}: voucher_id",
                     f"voucher {request.voucher_id} belongs to another organisation",
                 )
+        by_pool: dict[str, list[Commitment]] = {pool.id: [] for pool in self.pools}
         for commitment in self.commitments:
             _require(
                 commitment.pool_id in self.pool_by_id, "commitment.pool_id", f"unknown pool {commitment.pool_id!r}"
             )
+            by_pool[commitment.pool_id].append(commitment)
+        set_(self, "commitments_by_pool", {pool_id: tuple(held) for pool_id, held in by_pool.items()})
 
     def is_sme(self, request: Request) -> bool:
         return self.org_by_id[request.org_id].org_class is OrgClass.SME

@@ -19,6 +19,7 @@ The objective maximised is the sum of the scores of the placed requests.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import accumulate
 
 from scheduler.domain import Placement, Pool, Problem, Request
@@ -110,8 +111,8 @@ def _committed(problem: Problem, pool: Pool, non_sme_only: bool) -> list[int]:
     """Accelerators that earlier commitments (all, or non-SME ones) hold on ``pool`` in each slot."""
     slots = problem.horizon.slots
     change = [0] * (slots + 1)  # a difference array: one pass per commitment, not per slot
-    for commitment in problem.commitments:
-        if commitment.pool_id == pool.id and not (non_sme_only and commitment.sme):
+    for commitment in problem.commitments_by_pool[pool.id]:
+        if not (non_sme_only and commitment.sme):
             lo, hi = max(commitment.start_slot, 0), min(commitment.end_slot, slots)
             if lo < hi:
                 change[lo] += commitment.accelerators
@@ -119,10 +120,16 @@ def _committed(problem: Problem, pool: Pool, non_sme_only: bool) -> list[int]:
     return list(accumulate(change[:slots]))
 
 
+@lru_cache(maxsize=4096)
+def available(pool: Pool, slots: int) -> tuple[int, ...]:
+    """:meth:`Pool.available` in each of the first ``slots`` slots (every room computation asks it again)."""
+    return tuple(pool.available(slot) for slot in range(slots))
+
+
 def room_left(problem: Problem, pool: Pool) -> list[int]:
     """Accelerators free in each slot after maintenance and earlier commitments."""
     used = _committed(problem, pool, non_sme_only=False)
-    return [max(0, pool.available(slot) - used[slot]) for slot in range(problem.horizon.slots)]
+    return [max(0, free - held) for free, held in zip(available(pool, problem.horizon.slots), used, strict=True)]
 
 
 def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
@@ -135,7 +142,8 @@ def non_sme_room_left(problem: Problem, pool: Pool) -> list[int]:
     """
     used = _committed(problem, pool, non_sme_only=True)
     release = problem.release_slot
+    cap = problem.policy.non_sme_cap
     return [
-        pool.capacity if slot < release else max(0, problem.policy.non_sme_cap(pool.available(slot)) - used[slot])
-        for slot in range(problem.horizon.slots)
+        pool.capacity if slot < release else max(0, cap(free) - held)
+        for slot, (free, held) in enumerate(zip(available(pool, problem.horizon.slots), used, strict=True))
     ]

@@ -24,21 +24,34 @@ from scheduler.policies import vouchers
 MIN_FREE, MAX_FREE = 20, 400
 
 
-def subproblem(problem: Problem, plan: dict[str, Placement], freed: set[str]) -> Problem:
-    """``problem`` restricted to the ``freed`` requests, every other placement of ``plan`` fixed."""
-    fixed = [p for request_id, p in plan.items() if request_id not in freed]
+def held(problem: Problem, placement: Placement) -> Commitment:
+    """The capacity that ``placement`` holds, as a commitment."""
+    request = problem.request_by_id[placement.request_id]
+    end = placement.start_slot + formulas.run_slots(problem, request, problem.pool_by_id[placement.pool_id])
+    return Commitment(placement.pool_id, placement.start_slot, end, request.accelerators, problem.is_sme(request))
+
+
+def subproblem(problem: Problem, plan: dict[str, Placement], holds: dict[str, Commitment], freed: set[str]) -> Problem:
+    """``problem`` restricted to the ``freed`` requests, every other placement of ``plan`` fixed
+    (``holds`` maps each placed request to :func:`held` of its placement).
+
+    Fixed placements become commitments only on the pools that a freed request may use: elsewhere they
+    constrain nothing in the sub-problem (they still count against vouchers and the budget).
+    """
+    requests = tuple(r for r in problem.requests if r.id in freed)
+    reachable = {pool.id for r in requests for pool in problem.eligible_pools(r)}
     commitments = list(problem.commitments)
     spent: dict[str, int] = defaultdict(int)
-    for p in fixed:
-        request = problem.request_by_id[p.request_id]
-        pool = problem.pool_by_id[p.pool_id]
-        end = p.start_slot + formulas.run_slots(problem, request, pool)
-        commitments.append(Commitment(p.pool_id, p.start_slot, end, request.accelerators, problem.is_sme(request)))
-        if request.voucher_id is not None:
-            spent[request.voucher_id] += p.subsidy_fen
+    for request_id, p in plan.items():
+        if request_id in freed:
+            continue
+        if p.pool_id in reachable:
+            commitments.append(holds[request_id])
+        if p.subsidy_fen:
+            spent[problem.request_by_id[request_id].voucher_id] += p.subsidy_fen  # type: ignore[index]
     return dataclasses.replace(
         problem,
-        requests=tuple(r for r in problem.requests if r.id in freed),
+        requests=requests,
         vouchers=tuple(dataclasses.replace(v, balance_fen=v.balance_fen - spent[v.id]) for v in problem.vouchers),
         programme=dataclasses.replace(
             problem.programme, voucher_budget_fen=problem.programme.voucher_budget_fen - sum(spent.values())
@@ -96,6 +109,7 @@ def improve(
     """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
     rng = random.Random(seed)
     current = {p.request_id: p for p in plan}
+    holds = {p.request_id: held(problem, p) for p in plan}
     value = formulas.objective_milli(problem, plan)
     size = min(MAX_FREE, max(MIN_FREE, len(problem.requests) // 10))
     statuses: Counter[str] = Counter()
@@ -103,7 +117,7 @@ def improve(
         freed = _neighbourhood(problem, current, size, rng)
         if not freed:
             continue
-        sub = subproblem(problem, current, freed)
+        sub = subproblem(problem, current, holds, freed)
         before = [current[r] for r in freed if r in current]
         run = run_cpsat(
             sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=light_presolve
@@ -122,6 +136,7 @@ def improve(
         if vouchers.check(problem, tuple(candidate.values())):
             continue  # a fixed placement paid in part would lose the exhaustion that justified it
         current, value = candidate, value + gain
+        holds = {r: c for r, c in holds.items() if r not in freed} | {p.request_id: held(problem, p) for p in run.plan}
         if on_improvement:
             on_improvement(value)
     return tuple(current.values()), statuses

@@ -45,6 +45,11 @@ def usage_by_slot(
     return used
 
 
+def reach(options: list[Option]) -> range:
+    """The slots that some of ``options`` may run in."""
+    return range(min(o.starts.start for o in options), max(o.starts.stop - 1 + o.run_slots for o in options))
+
+
 def add_limit(ctx: ModelContext, options: list[Option], capacity: int, room: list[int], name: str) -> None:
     """Constrain ``options`` to ``room[t]`` accelerators per slot, as a cumulative of capacity
     ``capacity`` with fixed blocks of ``capacity - room[t]``: one constraint per pool, not per slot."""
@@ -53,10 +58,11 @@ def add_limit(ctx: ModelContext, options: list[Option], capacity: int, room: lis
     model = ctx.model
     intervals = [o.interval_var for o in options]
     demands = [o.request.accelerators for o in options]
-    slot = 0
-    while slot < len(room):
+    slots = reach(options)
+    slot = slots.start
+    while slot < slots.stop:  # no option runs outside its reach, so blocks there would constrain nothing
         end = slot
-        while end < len(room) and room[end] == room[slot]:
+        while end < slots.stop and room[end] == room[slot]:
             end += 1
         blocked = capacity - room[slot]
         if blocked > 0:

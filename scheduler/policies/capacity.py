@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from scheduler import formulas
 from scheduler.domain import Placement, Problem
-from scheduler.policies.base import Violation, add_limit, known_placements, usage_by_slot
+from scheduler.policies.base import Violation, add_limit, known_placements, reach, usage_by_slot
 
 if TYPE_CHECKING:
     from scheduler.cpsat.variables import ModelContext
@@ -29,10 +29,13 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
 
 def encode(ctx: ModelContext) -> None:
     for pool in ctx.problem.pools:
-        room = formulas.room_left(ctx.problem, pool)
         options = ctx.options_by_pool.get(pool.id, [])
+        if not options:
+            continue
+        room = formulas.room_left(ctx.problem, pool)
         add_limit(ctx, options, pool.capacity, room, f"capacity_{pool.id}")
-        # redundant area cut: the placed accelerator-slots fit the pool's free area. It tightens the
-        # LP relaxation (and so the bound) far more than the cumulative's own relaxation does.
-        if options:
-            ctx.model.add(sum(o.request.accelerators * o.run_slots * o.present_var for o in options) <= sum(room))
+        # redundant area cut: the placed accelerator-slots fit the free area of the slots they can reach.
+        # It tightens the LP relaxation (and so the bound) far more than the cumulative's own relaxation does.
+        slots = reach(options)
+        area = sum(room[slots.start : slots.stop])
+        ctx.model.add(sum(o.request.accelerators * o.run_slots * o.present_var for o in options) <= area)

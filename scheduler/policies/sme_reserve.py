@@ -44,8 +44,10 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
 def encode(ctx: ModelContext) -> None:
     problem = ctx.problem
     for pool in problem.pools:
+        options = [o for o in ctx.options_by_pool.get(pool.id, []) if not problem.is_sme(o.request)]
+        if not options:
+            continue
         room = formulas.non_sme_room_left(problem, pool)
         if all(r >= pool.capacity for r in room):
             continue
-        options = [o for o in ctx.options_by_pool.get(pool.id, []) if not problem.is_sme(o.request)]
         add_limit(ctx, options, pool.capacity, room, f"reserve_{pool.id}")
