@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 # The service (uvicorn) on PCS_HOST:PCS_PORT (default 127.0.0.1:8000), on a SQLite file seeded from $(SCENARIO)
 # when empty; prints an admin token (or uses PCS_ADMIN_TOKEN); allocation rounds every PCS_ROUND_MINUTES.
+# Two worker processes by default: a round's Python work holds one process for seconds, the other keeps answering.
 run: $(STAMP)
 	PCS_DATABASE_URL="$${PCS_DATABASE_URL:-sqlite:///pcs.db}" PCS_SEED_SCENARIO="$${PCS_SEED_SCENARIO-$(SCENARIO)}" \
-		$(BIN)/python -m api
+		PCS_WORKERS="$${PCS_WORKERS:-2}" $(BIN)/python -m api
 
 # The command-line solve of $(SCENARIO): the KPI table, and out/.
 solve: $(STAMP)

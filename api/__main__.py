@@ -1,28 +1,60 @@
-"""``python -m api``: the service under uvicorn on ``PCS_HOST``:``PCS_PORT`` (default 127.0.0.1:8000)."""
+"""``python -m api``: the service under uvicorn on ``PCS_HOST``:``PCS_PORT`` (default 127.0.0.1:8000), in
+``PCS_WORKERS`` processes (default 1)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import socket
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
-from api.app import create_app
+from api.app import create_app, prepare_database
+from api.db import make_engine
 from api.settings import Settings
 
 
 def main() -> None:
     settings = Settings.from_env()
     host, port = os.environ.get("PCS_HOST", "127.0.0.1"), int(os.environ.get("PCS_PORT", "8000"))
-    print(f"pcs: serving on http://{host}:{port} (database {settings.database_url}, docs at /docs)", flush=True)
+    workers = int(os.environ.get("PCS_WORKERS", "1"))
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": os.environ.get("PCS_LOG_LEVEL", "info"),
+        "timeout_keep_alive": int(os.environ.get("PCS_KEEP_ALIVE_S", "5")),
+    }
+    print(
+        f"pcs: serving on http://{host}:{port} in {workers} process(es) (database {settings.database_url}, "
+        "docs at /docs)",
+        flush=True,
+    )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level=os.environ.get("PCS_LOG_LEVEL", "info"),
-            timeout_keep_alive=int(os.environ.get("PCS_KEEP_ALIVE_S", "5")),
-        )
+        if workers == 1:
+            uvicorn.run(create_app(settings), **options)
+            return
+        # migrate, seed and create the admin once, before the workers start; their rounds share the database
+        # lease, so only one runs at a time whichever worker's scheduler fires
+        engine = make_engine(settings.database_url)
+        try:
+            prepare_database(engine, settings)
+        finally:
+            engine.dispose()
+        config = uvicorn.Config("api.app:create_worker_app", factory=True, workers=workers, **options)
+        Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket the workers share, bound with its protocol named. uvicorn binds its own with protocol 0, which
+    accepted connections inherit, and asyncio then leaves Nagle's algorithm on for them: every keep-alive request
+    after the first waited ~40 ms for a delayed ACK (Kludex/uvicorn#3149)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -82,29 +82,30 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error, handler)
 
 
-def prepare_database(settings: Settings) -> tuple[Engine, str | None]:
-    """Engine, migrated schema, optional seed; returns the admin token if one was created or given."""
-    engine = make_engine(settings.database_url)
+def prepare_database(engine: Engine, settings: Settings) -> None:
+    """Migrate the schema, seed an empty database, make sure the admin exists (printing a new admin's token once)."""
     migrate(engine)
     if settings.seed_scenario:
         seed_from_scenario(engine, settings.seed_scenario)
-    return engine, ensure_admin(engine, settings.admin_token)
+    token = ensure_admin(engine, settings.admin_token)
+    if token and not settings.admin_token:
+        print(f"pcs: admin token (shown once): {token}", flush=True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The service for ``settings`` (default: from the ``PCS_*`` environment). The database is migrated,
-    seeded and given an admin when the app starts (lifespan), not when it is created."""
+def create_app(settings: Settings | None = None, *, prepare: bool = True) -> FastAPI:
+    """The service for ``settings`` (default: from the ``PCS_*`` environment). With ``prepare``, the database is
+    migrated, seeded and given an admin when the app starts (lifespan), not when it is created."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine, token = prepare_database(settings)
-        if token and not settings.admin_token:
-            print(f"pcs: admin token (shown once): {token}", flush=True)
+        engine = make_engine(settings.database_url)
+        if prepare:
+            prepare_database(engine, settings)
         background = jobs.Background(engine, settings)
         app.state.engine, app.state.background = engine, background
-        app.state.catalog = CatalogCache(engine)
         app.state.write_engine = engine.execution_options(**WRITE)
+        app.state.catalog = CatalogCache(engine)
         background.start()
         try:
             yield
@@ -118,3 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in ROUTERS:
         app.include_router(module.router)
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of several uvicorn worker processes (``PCS_WORKERS``): settings from the environment, and
+    the database already prepared by the parent process (several workers migrating at once would race)."""
+    return create_app(Settings.from_env(), prepare=False)

@@ -2,11 +2,14 @@
 
 SQLite runs in WAL mode with a busy timeout; a *write* session there starts with ``BEGIN IMMEDIATE`` so that
 a transaction that reads before it writes takes the write lock first and never fails half-way on a lock
-upgrade. On PostgreSQL a write session is an ordinary transaction (row locks do the rest).
+upgrade, after queueing behind the writers of this process and of the others (several workers). On PostgreSQL a
+write session is an ordinary transaction (row locks do the rest).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +19,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
@@ -64,10 +67,13 @@ def make_engine(url: str) -> Engine:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    # Writers of this process queue on a lock of its own before BEGIN IMMEDIATE: a thread waiting on SQLite's
-    # busy handler sleeps in steps of up to 100 ms even when the lock is free again, which ruins tail latency.
-    # The busy timeout still orders writers of different processes.
+    # Writers queue before BEGIN IMMEDIATE: the threads of this process on a lock of its own, then the processes
+    # (several uvicorn workers, a CLI) on an flock of a file beside the database. A writer left to SQLite's busy
+    # handler sleeps in steps of up to 100 ms even when the lock is free again, which ruins tail latency; a
+    # blocked flock wakes as soon as it is released. The busy timeout still orders any other writer.
     writers = threading.Lock()
+    database = make_url(url).database
+    lock_path = f"{database}-writers.lock" if database and database != ":memory:" else None
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
@@ -75,14 +81,19 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
             return
         writers.acquire()
+        conn.info["pcs_writer"] = True
         try:
+            if lock_path is not None:
+                conn.info["pcs_writer_fd"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(conn.info["pcs_writer_fd"], fcntl.LOCK_EX)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            writers.release()
+            _end(conn)
             raise
-        conn.info["pcs_writer"] = True
 
     def _end(conn: Any) -> None:
+        if (fd := conn.info.pop("pcs_writer_fd", None)) is not None:
+            os.close(fd)  # and with it the flock
         if conn.info.pop("pcs_writer", False):
             writers.release()
 

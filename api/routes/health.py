@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Response
 from sqlmodel import func, select, text
 
@@ -12,10 +14,10 @@ from api.deps import SessionDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", summary="Liveness: the service and its database answer")
-def health(session: SessionDep) -> dict[str, str]:
+@router.get("/health", summary="Liveness: the service and its database answer, and which server process answered")
+def health(session: SessionDep) -> dict[str, str | int]:
     session.exec(text("SELECT 1"))
-    return {"status": "ok", "database": session.get_bind().dialect.name}
+    return {"status": "ok", "database": session.get_bind().dialect.name, "pid": os.getpid()}
 
 
 def _gauge(name: str, help_text: str, value: float, labels: str = "") -> list[str]:

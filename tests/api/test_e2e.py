@@ -13,13 +13,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, request_body
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, make_user, request_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,6 +103,40 @@ def test_two_server_processes_never_run_rounds_at_once(database_url: str, tmp_pa
     assert codes == [201, 409]
     assert [r["status"] for r in rounds] == ["committed"] and rounds[0]["placed"] > 0
     assert sum(d["allocation"] is not None for d in decisions) == rounds[0]["placed"]
+
+
+@pytest.mark.slow
+def test_several_workers_all_serve_and_run_one_round_at_a_time(database_url: str, tmp_path: Path) -> None:
+    """``PCS_WORKERS=2``: the parent prepares the database once, both workers answer and write (queueing on one
+    SQLite write lock), their periodic rounds (every 3 s in each) never overlap, and two rounds triggered at once
+    commit one plan."""
+    default = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"  # 760 requests: a round takes > 2 s
+    with running_server(database_url, default, tmp_path / "server.log", PCS_WORKERS="2") as server:
+        pids = set()
+        for _ in range(200):  # a new connection each time, accepted by whichever worker is free
+            pids.add(httpx.get(f"{server.base_url}/health").json()["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2
+        sme = make_user(server, "alpha", "sme", "sme-001")
+        body = {"accelerators": 16, "duration_hours": 8, "earliest_start": "2026-12-08T08:00:00+08:00"}
+        body |= {"deadline": "2026-12-10T08:00:00+08:00", "accelerator_types": "910B;A800"}
+        url = f"{server.base_url}/requests"
+        with ThreadPoolExecutor(max_workers=8) as pool:  # new connections: both workers take some
+            submitted = list(pool.map(lambda _: httpx.post(url, headers=sme, json=body), range(40)))
+        assert [r.status_code for r in submitted] == [201] * 40 and len({r.json()["id"] for r in submitted}) == 40
+        for _ in range(100):
+            rounds = server.get("/rounds", headers=ADMIN).json()
+            if sum(r["status"] == "committed" for r in rounds) >= 2:
+                break
+            time.sleep(0.2)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            codes = sorted(pool.map(lambda _: httpx.post(f"{server.base_url}/rounds", headers=ADMIN).status_code, "ab"))
+        rounds = server.get("/rounds", headers=ADMIN).json()
+    assert 409 in codes and codes.count(201) <= 1  # one of them, or a periodic round, held the lease
+    spans = sorted((r["started_at"], r["finished_at"]) for r in rounds)
+    assert len(spans) >= 2 and all(r["status"] == "committed" for r in rounds)
+    assert all(finished <= started for (_, finished), (started, _) in pairwise(spans))
 
 
 def test_real_server_sme_and_admin_session(server: httpx.Client) -> None:
