@@ -17,7 +17,8 @@ Up to :data:`GLOP_MAX_NONZEROS` coefficients the LP is solved exactly with GLOP.
 Lagrangian dual instead: with multipliers ``lambda >= 0`` on the cuts,
 ``UB(lambda) = sum_c lambda_c cap_c + sum_r max(0, max_p score[r, p] - sum_c lambda_c coef[c, r, p])``
 bounds the LP (so the best plan) for ANY ``lambda``; a projected subgradient descent with Polyak steps
-towards the best known plan's value drives it down for a bounded number of iterations.
+towards the best known plan's value drives it down for a bounded number of iterations, or until a
+deadline: every iterate is a valid bound, so stopping early only loosens it.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def _glop(relaxation: _Relaxation) -> float:
     return objective.Value() * (1 + 1e-7) + 1e-6
 
 
-def _lagrangian(relaxation: _Relaxation, lower_milli: float) -> float:
+def _lagrangian(relaxation: _Relaxation, lower_milli: float, deadline: float) -> float:
     rows = np.repeat(np.arange(len(relaxation.row_of)), [len(r) for r in relaxation.row_of])
     options = np.concatenate(relaxation.row_of) if relaxation.row_of else np.zeros(0, dtype=int)
     coefficients = np.concatenate(relaxation.coef_of) if relaxation.coef_of else np.zeros(0)
@@ -163,7 +164,9 @@ def _lagrangian(relaxation: _Relaxation, lower_milli: float) -> float:
     owner = np.repeat(np.arange(len(relaxation.request_starts)), np.diff([*relaxation.request_starts, num_options]))
     multipliers = np.zeros(len(capacity))
     best, theta, stalled = math.inf, 1.0, 0
-    for _ in range(SUBGRADIENT_ITERATIONS):
+    for iteration in range(SUBGRADIENT_ITERATIONS):
+        if iteration and time.perf_counter() > deadline:
+            break
         reduced = relaxation.scores - np.bincount(options, multipliers[rows] * coefficients, minlength=num_options)
         top = np.maximum.reduceat(reduced, relaxation.request_starts)
         value = float(multipliers @ capacity + np.maximum(top, 0).sum())
@@ -183,9 +186,10 @@ def _lagrangian(relaxation: _Relaxation, lower_milli: float) -> float:
     return best * (1 + 1e-9) + 1e-6
 
 
-def lp_bound(problem: Problem, lower_milli: float = 0.0) -> Bound:
+def lp_bound(problem: Problem, lower_milli: float = 0.0, deadline: float = math.inf) -> Bound:
     """An upper bound from the relaxation (see the module docstring), in points. ``lower_milli``, the
-    value of a known plan, steers the Lagrangian's steps on large problems."""
+    value of a known plan, steers the Lagrangian's steps on large problems; they stop at ``deadline``
+    (a ``perf_counter`` time; GLOP always runs to the end)."""
     started = time.perf_counter()
     relaxation = _relaxation(problem)
     if len(relaxation.scores) == 0:
@@ -194,11 +198,11 @@ def lp_bound(problem: Problem, lower_milli: float = 0.0) -> Bound:
     if nonzeros <= GLOP_MAX_NONZEROS:
         value, method = _glop(relaxation), "glop"
     else:
-        value, method = _lagrangian(relaxation, lower_milli), "lagrangian"
+        value, method = _lagrangian(relaxation, lower_milli, deadline), "lagrangian"
     return Bound(value / formulas.MILLI, time.perf_counter() - started, len(relaxation.row_of), method)
 
 
-def upper_bound_milli(problem: Problem, lower_milli: float = 0.0) -> int:
+def upper_bound_milli(problem: Problem, lower_milli: float = 0.0, deadline: float = math.inf) -> int:
     """The smaller of :func:`lp_bound` and the trivial bound (every request at its best score), milli-points."""
     trivial = 0
     for request in problem.requests:
@@ -209,6 +213,6 @@ def upper_bound_milli(problem: Problem, lower_milli: float = 0.0) -> int:
         ]
         trivial += max([0, *scores])
     try:
-        return min(trivial, math.ceil(lp_bound(problem, lower_milli).value * formulas.MILLI))
+        return min(trivial, math.ceil(lp_bound(problem, lower_milli, deadline).value * formulas.MILLI))
     except RuntimeError:  # the LP did not solve to optimality: its value bounds nothing
         return trivial

@@ -50,7 +50,8 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     deadline = started + params.time_limit_s
     start = warm_start(problem, started + params.time_limit_s / 4)
     greedy, greedy_milli, first_plan_s = start.plan, start.value_milli, start.first_plan_s
-    bound_milli = float(upper_bound_milli(problem, greedy_milli))
+    # the bound is for the record: at most a tenth of the time limit, unless GLOP needs more
+    bound_milli = float(upper_bound_milli(problem, greedy_milli, time.perf_counter() + params.time_limit_s / 10))
 
     def report(value_milli: float, bound: float) -> None:
         if params.progress:
