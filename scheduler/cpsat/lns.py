@@ -104,7 +104,6 @@ def improve(
     num_workers: int,
     on_improvement: Callable[[int], None] | None = None,
     step_s: float = 0.3,
-    light_presolve: bool = True,
 ) -> tuple[Placement, ...]:
     """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
     rng = random.Random(seed)
@@ -119,9 +118,7 @@ def improve(
             continue
         sub = subproblem(problem, current, holds, freed)
         before = [current[r] for r in freed if r in current]
-        run = run_cpsat(
-            sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=light_presolve
-        )
+        run = run_cpsat(sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=True)
         statuses[run.status] += 1
         if run.status == "OPTIMAL":
             size = min(MAX_FREE, int(size * 1.25) + 1)
