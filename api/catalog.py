@@ -52,9 +52,13 @@ def latest_policy(session: Session) -> m.PolicyVersion | None:
     return session.exec(select(m.PolicyVersion).order_by(m.PolicyVersion.id.desc()).limit(1)).first()
 
 
+def stored_version(session: Session) -> int:
+    return session.exec(select(m.CatalogVersion.version).where(m.CatalogVersion.id == 1)).one()
+
+
 def load(session: Session) -> Catalog:
     """Read the catalogue in ``session``: its version first, then the rows (each kind ordered by id)."""
-    number = session.exec(select(m.CatalogVersion.version).where(m.CatalogVersion.id == 1)).one()
+    number = stored_version(session)
     maintenance: dict[str, list[m.Maintenance]] = {}
     for window in session.exec(select(m.Maintenance).order_by(m.Maintenance.id)):
         maintenance.setdefault(window.pool_id, []).append(window)

@@ -2,10 +2,13 @@
 
 A round takes a lease on the ``round`` row of ``round_lock`` (``SELECT ... FOR UPDATE`` on PostgreSQL, a
 ``BEGIN IMMEDIATE`` transaction on SQLite), so rounds never overlap, not even across processes; the lease is
-short-lived, and the solve runs outside any transaction so that submissions go on meanwhile. The commit
-re-reads the state under the lock, re-validates the plan on it with :func:`scheduler.validate.violations`, and
-writes allocations, voucher debits, request decisions and the round record in one transaction. Anything that
-fails rolls all of that back; the round is then recorded as failed, with why.
+short-lived, and the solve runs outside any transaction so that submissions go on meanwhile. After the solve the
+round re-reads the state and re-validates the plan on it with :func:`scheduler.validate.violations`, still
+outside the write lock (on SQLite that lock stops every submission); under the lock it then checks that nothing
+the check depended on changed since (the catalogue version, which triggers move on every change to pools,
+vouchers, the policy, the programme, ...; and the placed requests still pending), or else re-reads and
+re-validates there. Allocations, voucher debits, request decisions and the round record are written in one
+transaction. Anything that fails rolls all of that back; the round is then recorded as failed, with why.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +31,7 @@ from sqlmodel import Session, select
 
 from api import crud, mapping, whatif
 from api import models as m
+from api.catalog import stored_version
 from api.db import read_session, utcnow, write_session
 from api.settings import Settings
 
@@ -112,6 +117,10 @@ def run_round(
         elapsed = time.perf_counter() - started
         if elapsed > settings.round_timeout_s:
             raise RoundFailed(f"timed out: snapshot and solve took {elapsed:.1f} s > {settings.round_timeout_s} s")
+        checked = None
+        if snap is not None and result is not None:
+            with read_session(engine) as session:
+                checked = _check(session, snap, result.plan, now)
         with write_session(engine) as session:
             lock = _lock_row(session)
             if lock.holder != holder:
@@ -119,8 +128,10 @@ def run_round(
             crud.advance_lifecycle(session, now)
             row = session.get(m.AllocationRound, record.id)
             assert row is not None
-            if snap is not None and result is not None:
-                _commit_plan(session, snap, result, row, actor, now)
+            if checked is not None and result is not None:
+                if not _unchanged(session, checked):  # re-read and re-validate under the lock
+                    checked = _check(session, checked.snap, result.plan, now)
+                _commit_plan(session, checked, result, row, actor, now)
             else:
                 row.error = "no programme horizon left (or no programme or policy configured): nothing to allocate"
             row.status, row.finished_at = m.RoundStatus.COMMITTED, utcnow()
@@ -134,17 +145,46 @@ def run_round(
         return _record_failure(engine, record.id, holder, actor, f"{type(exc).__name__}: {exc}", started)
 
 
-def _commit_plan(
-    session: Session, snap: mapping.Snapshot, result: Any, row: m.AllocationRound, actor: str, now: datetime
-) -> None:
+@dataclass(frozen=True)
+class Checked:
+    """A plan solved on ``snap`` and validated on a later state, ``fresh`` (read at ``catalog_version``):
+    ``committed`` is ``fresh`` restricted to the requests ``plan`` places."""
+
+    catalog_version: int
+    snap: mapping.Snapshot
+    fresh: mapping.Snapshot
+    committed: mapping.Snapshot
+    plan: tuple[Any, ...]
+
+
+def _check(session: Session, snap: mapping.Snapshot, plan: Any, now: datetime) -> Checked:
+    """Re-read the state and re-validate ``plan`` (solved on ``snap``) on it; raises :class:`RoundFailed`."""
+    version = stored_version(session)  # first: the rows read next are at least this new
     fresh = mapping.snapshot(session, now)
     if fresh is None:
         raise RoundFailed("the programme or policy disappeared while the round solved")
-    committed, plan = mapping.rebase(snap, fresh, result.plan)
-    broken = mapping.plan_violations(committed, plan)
+    committed, kept = mapping.rebase(snap, fresh, plan)
+    broken = mapping.plan_violations(committed, kept)
     if broken:
         raise RoundFailed(f"the plan breaks {len(broken)} rule(s) on the current state, e.g. {broken[0]}")
-    allocations = mapping.allocation_rows(committed, plan, row.id or 0)
+    return Checked(version, snap, fresh, committed, kept)
+
+
+def _unchanged(session: Session, checked: Checked) -> bool:
+    """Whether the state ``checked`` validated the plan on still holds, under the write lock. Nothing else adds
+    allocations (the lease), and everything else a plan depends on (pools, maintenance, vouchers and their
+    balances, the budget, the policy, organisations) moves the catalogue version; requests only leave pending."""
+    if stored_version(session) != checked.catalog_version:
+        return False
+    pending = set(session.exec(select(m.ComputeRequest.id).where(m.ComputeRequest.status == m.RequestStatus.PENDING)))
+    return all(p.request_id in pending for p in checked.plan)
+
+
+def _commit_plan(
+    session: Session, checked: Checked, result: Any, row: m.AllocationRound, actor: str, now: datetime
+) -> None:
+    snap, fresh, plan = checked.snap, checked.fresh, checked.plan
+    allocations = mapping.allocation_rows(checked.committed, plan, row.id or 0)
     if allocations:
         session.execute(insert(m.Allocation.__table__), allocations)
     decisions = [_decision(a["request_id"], m.RequestStatus.ALLOCATED, None, row.id) for a in allocations]

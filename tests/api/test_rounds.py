@@ -95,6 +95,60 @@ def test_a_plan_with_violations_is_never_committed(
     assert state(engine) == before
 
 
+def between_check_and_commit(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], None]) -> list[int]:
+    """Call ``change(plan)`` once the round has validated its plan outside the write lock, before it commits;
+    returns the number of broken rules each validation found."""
+    real, found = mapping.plan_violations, []
+
+    def hooked(snap: mapping.Snapshot, plan: Any) -> list[str]:
+        broken = real(snap, plan)
+        found.append(len(broken))
+        if len(found) == 1:
+            change(plan)
+        return broken
+
+    monkeypatch.setattr(mapping, "plan_violations", hooked)
+    return found
+
+
+def test_a_request_cancelled_after_the_check_is_left_out_of_the_commit(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client, 3)
+    cancelled = []
+
+    def cancel_one(plan: Any) -> None:
+        cancelled.append(plan[0].request_id)
+        assert client.post(f"/requests/{plan[0].request_id}/cancel", headers=ADMIN).status_code == 200
+
+    found = between_check_and_commit(monkeypatch, cancel_one)
+    record = jobs.run_round(engine, settings)
+    assert found == [0, 0]  # validated outside the lock, then again under it: a placed request had left pending
+    assert record.status == m.RoundStatus.COMMITTED
+    with Session(engine) as session:
+        allocated = set(session.exec(select(m.Allocation.request_id)).all())
+    assert cancelled[0] not in allocated and len(allocated) == record.placed > 0
+    assert client.get(f"/requests/{cancelled[0]}", headers=ADMIN).json()["status"] == "cancelled"
+    assert_ledgers_balance(engine)
+
+
+def test_a_pool_shrunk_after_the_check_fails_the_round_under_the_lock(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client, 3)
+    before = state(engine)
+
+    def shrink(_: Any) -> None:
+        for pool in ("p-a800", "p-910b"):
+            assert client.patch(f"/pools/{pool}", headers=ADMIN, json={"capacity": 1}).status_code == 200
+
+    found = between_check_and_commit(monkeypatch, shrink)
+    record = jobs.run_round(engine, settings)
+    assert found[0] == 0 and found[1] > 0  # the catalogue version moved: re-validated under the lock, and refused
+    assert record.status == m.RoundStatus.FAILED and "breaks" in record.error
+    assert state(engine) == before
+
+
 def test_a_round_that_times_out_commits_nothing(client: TestClient, engine: Engine, settings: Settings) -> None:
     submit_some(client, 2)
     before = state(engine)
