@@ -10,7 +10,7 @@ import socket
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from api.app import create_app, prepare_database
+from api.app import create_app, freeze_startup_objects, prepare_database
 from api.db import make_engine
 from api.settings import Settings
 
@@ -32,7 +32,9 @@ def main() -> None:
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop
         if workers == 1:
-            uvicorn.run(create_app(settings), **options)
+            app = create_app(settings)
+            freeze_startup_objects()
+            uvicorn.run(app, **options)
             return
         # migrate, seed and create the admin once, before the workers start; their rounds share the database
         # lease, so only one runs at a time whichever worker's scheduler fires

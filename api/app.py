@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -124,4 +125,13 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
 def create_worker_app() -> FastAPI:
     """The app of one of several uvicorn worker processes (``PCS_WORKERS``): settings from the environment, and
     the database already prepared by the parent process (several workers migrating at once would race)."""
-    return create_app(Settings.from_env(), prepare=False)
+    app = create_app(Settings.from_env(), prepare=False)
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Leave what a server process has loaded by now (the modules of FastAPI, OR-Tools, pandas: some 170,000
+    objects) out of all later garbage collections: a full collection over them pauses the process for ~0.1 s."""
+    gc.collect()
+    gc.freeze()
