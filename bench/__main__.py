@@ -11,7 +11,7 @@ from bench.suite import FULL, QUICK, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="every size, demand level and trace (about 30 min)")
+    parser.add_argument("--full", action="store_true", help="every size, demand level and trace (about 35 min)")
     parser.add_argument("--workers", type=int, default=8, help="CP-SAT workers for the optimiser")
     parser.add_argument("--out", default=None, help="CSV path (default bench/results-quick.csv or -full.csv)")
     args = parser.parse_args(argv)
