@@ -19,6 +19,7 @@ from sqlalchemy import Row
 from sqlmodel import Session, func, select
 
 from api import models as m
+from api.apart import solve_apart
 from api.catalog import Catalog
 from api.catalog import load as load_catalog
 from scheduler import formulas, parse, reports
@@ -42,7 +43,7 @@ from scheduler.reasons import Reason
 from scheduler.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
 from scheduler.scenarios import Scenario
 from scheduler.scenarios import load_scenario as load_scenario  # re-exported for api.seed
-from scheduler.solve import Result, SolveParams, solve
+from scheduler.solve import Result, SolveParams
 from scheduler.validate import violations
 
 NEVER = (-2, -1)  # voucher validity slots that no placement can start in
@@ -346,8 +347,9 @@ def plan_kpis(snap: Snapshot, plan: Sequence[Placement]) -> dict[str, Any]:
 
 
 def solve_snapshot(snap: Snapshot, time_limit_s: float, seed: int, workers: int) -> Result:
-    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move)."""
-    return solve(snap.problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
+    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move), in a process
+    of its own (:mod:`api.apart`)."""
+    return solve_apart(snap.problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
 
 
 def plan_violations(snap: Snapshot, plan: Sequence[Placement]) -> list[str]:

@@ -9,11 +9,12 @@ import dataclasses
 from fractions import Fraction
 from typing import Any
 
+from api.apart import solve_apart
 from scheduler import reports
 from scheduler.domain import MaintenanceWindow, Pool, Problem
 from scheduler.errors import InputError
 from scheduler.horizon import parse_datetime
-from scheduler.solve import SolveParams, solve
+from scheduler.solve import SolveParams
 
 
 def apply_overrides(problem: Problem, overrides: dict[str, Any]) -> Problem:
@@ -90,7 +91,7 @@ def _build(where: str, make: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _summary(problem: Problem, time_limit_s: float, workers: int, seed: int) -> dict[str, Any]:
-    result = solve(problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
+    result = solve_apart(problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
     return {
         "status": result.status,
         "objective": result.objective,
