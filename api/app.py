@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from api import crud, jobs, mapping
 from api.catalog import CatalogCache
 from api.db import WRITE, make_engine, migrate
+from api.group_commit import SubmissionWriter
 from api.routes import (
     allocations,
     audit,
@@ -107,11 +108,13 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
         app.state.engine, app.state.background = engine, background
         app.state.write_engine = engine.execution_options(**WRITE)
         app.state.catalog = CatalogCache(engine)
+        app.state.submissions = SubmissionWriter(app.state.write_engine)
         background.start()
         try:
             yield
         finally:
             background.stop()
+            app.state.submissions.stop()
             engine.dispose()
 
     app = FastAPI(title="pcs: Public Compute Scheduler", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

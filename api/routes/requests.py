@@ -86,7 +86,7 @@ def _submit(
     )
     values = row.model_dump() | {"idempotency_key": idempotency_key, "submitted_by": user.name}
     try:
-        crud.insert_request(state.write_engine, values, user.name)
+        state.submissions.insert(values, user.name)
     except IntegrityError:
         if not idempotency_key:
             raise

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
+from api import crud
 from api import models as m
+from api.group_commit import SubmissionWriter
 from tests.api.tiny import ADMIN, at, make_user, request_body
 
 
@@ -123,3 +129,60 @@ def test_rejected_and_pending_requests_carry_a_reason(client: TestClient) -> Non
     for decision in unplaced:
         assert decision["reason_code"] and decision["reason"].endswith(".")
         assert decision["status"] in ("pending", "rejected")
+
+
+def test_submissions_arriving_together_commit_in_one_batch_and_only_a_duplicate_fails(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: what queues while the writer is busy is stored in one transaction; a batch holding a repeated
+    Idempotency-Key is retried one submission at a time, so only the repeat fails, with the IntegrityError."""
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    stored = client.post("/requests", headers=sme, json=request_body()).json()["id"]
+    with engine.connect() as connection:
+        row = dict(
+            connection.execute(select(m.ComputeRequest.__table__).where(m.ComputeRequest.id == stored)).one()._mapping
+        )
+    submissions = [(row | {"id": f"r-batch-{i}", "idempotency_key": f"k-{i}"}, "alpha") for i in range(8)]
+    submissions.append((row | {"id": "r-batch-repeat", "idempotency_key": "k-3"}, "alpha"))
+
+    busy, calls = threading.Event(), []
+    original = crud.insert_requests
+
+    def held_first(write_engine: Engine, batch: list) -> None:
+        calls.append([values["id"] for values, _ in batch])
+        if len(calls) == 1:
+            busy.wait(10)  # the writer is busy with the first submission while the others queue
+        original(write_engine, batch)
+
+    monkeypatch.setattr(crud, "insert_requests", held_first)
+    writer = SubmissionWriter(client.app.state.write_engine)
+    outcomes: dict[str, str] = {}
+
+    def submit(submission: tuple[dict, str]) -> None:
+        try:
+            writer.insert(*submission)
+            outcomes[submission[0]["id"]] = "stored"
+        except IntegrityError:
+            outcomes[submission[0]["id"]] = "duplicate"
+
+    first = threading.Thread(target=submit, args=(submissions[0],))
+    first.start()
+    while not calls:
+        time.sleep(0.01)
+    others = [threading.Thread(target=submit, args=(s,)) for s in submissions[1:]]
+    for thread in others:
+        thread.start()
+    while writer.pending() < len(others):
+        time.sleep(0.01)
+    busy.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    writer.stop()
+
+    assert calls[0] == ["r-batch-0"] and sorted(calls[1]) == sorted(s[0]["id"] for s in submissions[1:])
+    assert len(calls) == 2 + len(others)  # the batch of eight failed on the repeat, then each alone
+    assert outcomes == {f"r-batch-{i}": "stored" for i in range(8)} | {"r-batch-repeat": "duplicate"}
+    with Session(engine) as session:
+        ids = set(session.exec(select(m.ComputeRequest.id).where(m.ComputeRequest.id.like("r-batch-%"))))
+        audited = set(session.exec(select(m.AuditEntry.entity_id).where(m.AuditEntry.entity_id.like("r-batch-%"))))
+    assert ids == audited == {f"r-batch-{i}" for i in range(8)}
