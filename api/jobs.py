@@ -107,6 +107,7 @@ def run_round(
     now = now or utcnow()
     holder = _holder()
     record = _take_lease(engine, settings, holder, trigger)
+    assert record.id is not None  # flushed under the lease
     started = time.perf_counter()
     try:
         with read_session(engine) as session:
@@ -120,7 +121,7 @@ def run_round(
         checked = None
         if snap is not None and result is not None:
             with read_session(engine) as session:
-                checked = _check(session, snap, result.plan, now)
+                checked = _check(session, snap, result.plan, now, record.id)
         with write_session(engine) as session:
             lock = _lock_row(session)
             if lock.holder != holder:
@@ -130,7 +131,7 @@ def run_round(
             assert row is not None
             if checked is not None and result is not None:
                 if not _unchanged(session, checked):  # re-read and re-validate under the lock
-                    checked = _check(session, checked.snap, result.plan, now)
+                    checked = _check(session, checked.snap, result.plan, now, record.id)
                 _commit_plan(session, checked, result, row, actor, now)
             else:
                 row.error = "no programme horizon left (or no programme or policy configured): nothing to allocate"
@@ -155,10 +156,13 @@ class Checked:
     fresh: mapping.Snapshot
     committed: mapping.Snapshot
     plan: tuple[Any, ...]
+    allocations: list[dict[str, Any]]  # the rows of round ``round_id`` to insert
+    kpis: dict[str, Any]
 
 
-def _check(session: Session, snap: mapping.Snapshot, plan: Any, now: datetime) -> Checked:
-    """Re-read the state and re-validate ``plan`` (solved on ``snap``) on it; raises :class:`RoundFailed`."""
+def _check(session: Session, snap: mapping.Snapshot, plan: Any, now: datetime, round_id: int) -> Checked:
+    """Re-read the state and re-validate ``plan`` (solved on ``snap``) on it, and compute what the round will
+    write, so that the write lock is held only for the writes; raises :class:`RoundFailed`."""
     version = stored_version(session)  # first: the rows read next are at least this new
     fresh = mapping.snapshot(session, now)
     if fresh is None:
@@ -167,7 +171,8 @@ def _check(session: Session, snap: mapping.Snapshot, plan: Any, now: datetime) -
     broken = mapping.plan_violations(committed, kept)
     if broken:
         raise RoundFailed(f"the plan breaks {len(broken)} rule(s) on the current state, e.g. {broken[0]}")
-    return Checked(version, snap, fresh, committed, kept)
+    allocations = mapping.allocation_rows(committed, kept, round_id)
+    return Checked(version, snap, fresh, committed, kept, allocations, mapping.plan_kpis(snap, kept))
 
 
 def _unchanged(session: Session, checked: Checked) -> bool:
@@ -183,8 +188,7 @@ def _unchanged(session: Session, checked: Checked) -> bool:
 def _commit_plan(
     session: Session, checked: Checked, result: Any, row: m.AllocationRound, actor: str, now: datetime
 ) -> None:
-    snap, fresh, plan = checked.snap, checked.fresh, checked.plan
-    allocations = mapping.allocation_rows(checked.committed, plan, row.id or 0)
+    snap, fresh, plan, allocations = checked.snap, checked.fresh, checked.plan, checked.allocations
     if allocations:
         session.execute(insert(m.Allocation.__table__), allocations)
     decisions = [_decision(a["request_id"], m.RequestStatus.ALLOCATED, None, row.id) for a in allocations]
@@ -213,7 +217,7 @@ def _commit_plan(
     row.greedy_objective = result.greedy_objective
     row.requests_considered, row.placed = len(snap.problem.requests), len(plan)
     row.subsidy_fen = sum(p.subsidy_fen for p in plan)
-    row.kpis = mapping.plan_kpis(snap, plan)  # over all the requests it considered
+    row.kpis = checked.kpis  # over all the requests it considered
 
 
 def _decision(request_id: str, status: m.RequestStatus, reason: Any, round_id: int | None) -> dict[str, Any]:
