@@ -34,25 +34,54 @@ ORDERS: dict[str, Callable[[Problem, Request], tuple]] = {
 
 
 def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, ...]:
-    """Place requests one by one in ``order`` (a key of :data:`ORDERS`), each at its best-scoring fit."""
-    room = {p.id: np.array(formulas.room_left(problem, p), dtype=np.int64) for p in problem.pools}
-    non_sme_room = {p.id: np.array(formulas.non_sme_room_left(problem, p), dtype=np.int64) for p in problem.pools}
+    """Place requests one by one in ``order`` (a key of :data:`ORDERS`), each at its best-scoring fit.
+
+    On each eligible pool a request takes its earliest start that fits (later starts only add delay, at the same
+    cost) and within its ``max_cost``; of those, the best score wins. The earliest fits on all eligible pools are
+    found at once, over a (pool x start) array: the room of the request's window on each pool, its prefix sums
+    of slots with room, and the runs from each start.
+    """
+    row = {p.id: k for k, p in enumerate(problem.pools)}
+    room = np.array([formulas.room_left(problem, p) for p in problem.pools], dtype=np.int64).reshape(
+        -1, problem.horizon.slots
+    )
+    non_sme_room = np.array([formulas.non_sme_room_left(problem, p) for p in problem.pools], dtype=np.int64).reshape(
+        room.shape
+    )
+    run_slots: dict[tuple[int, str], int] = {}  # by (duration, pool): the pool's speed sets the run
     voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
     budget_left = problem.programme.voucher_budget_fen
     plan: list[Placement] = []
     for request in sorted(problem.requests, key=lambda r: ORDERS[order](problem, r)):
+        first = max(request.earliest_slot, 0)
+        width = min(request.deadline_slot, problem.horizon.slots) - first  # every start's run ends in the window
+        pools = problem.eligible_pools(request)
+        if width <= 0 or not pools:
+            continue
+        runs = np.array(
+            [
+                run_slots.get((request.duration_hours, p.id))
+                or run_slots.setdefault((request.duration_hours, p.id), formulas.run_slots(problem, request, p))
+                for p in pools
+            ]
+        )
+        rows = np.array([row[p.id] for p in pools])
         sme = problem.is_sme(request)
+        free = room[rows, first : first + width]
+        if not sme:
+            np.minimum(free, non_sme_room[rows, first : first + width], out=free)
+        with_room = np.zeros((len(pools), width + 1), dtype=np.int32)
+        np.cumsum(free >= request.accelerators, axis=1, out=with_room[:, 1:])
+        ends = np.arange(width) + runs[:, None]
+        fits = (ends <= width) & (
+            np.take_along_axis(with_room, np.minimum(ends, width), axis=1) - with_room[:, :width] == runs[:, None]
+        )
         best: tuple[int, Placement] | None = None
-        for pool in problem.eligible_pools(request):
-            starts = formulas.start_range(problem, request, pool)
-            if not starts:
-                continue
-            run = formulas.run_slots(problem, request, pool)
-            free = room[pool.id] if sme else np.minimum(room[pool.id], non_sme_room[pool.id])
-            fits = fits_mask(free, request.accelerators, run, starts)
+        for k in np.flatnonzero(fits.any(axis=1)):
+            pool = pools[k]
             cost = formulas.cost_fen(request, pool)
-            for offset in np.flatnonzero(fits):
-                start = starts.start + int(offset)
+            for offset in np.flatnonzero(fits[k]):
+                start = first + int(offset)
                 subsidy = formulas.entitlement_fen(problem, request, pool, start)
                 if request.voucher_id is not None:
                     subsidy = min(subsidy, voucher_left[request.voucher_id], budget_left)
@@ -65,13 +94,13 @@ def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, .
         if best is None:
             continue
         placement = best[1]
-        pool = problem.pool_by_id[placement.pool_id]
-        end = placement.start_slot + formulas.run_slots(problem, request, pool)
-        room[pool.id][placement.start_slot : end] -= request.accelerators
+        k = row[placement.pool_id]
+        end = placement.start_slot + run_slots[(request.duration_hours, placement.pool_id)]
+        room[k, placement.start_slot : end] -= request.accelerators
         if sme:
-            np.minimum(non_sme_room[pool.id], room[pool.id], out=non_sme_room[pool.id])
+            np.minimum(non_sme_room[k], room[k], out=non_sme_room[k])
         else:
-            non_sme_room[pool.id][placement.start_slot : end] -= request.accelerators
+            non_sme_room[k, placement.start_slot : end] -= request.accelerators
         if request.voucher_id is not None:
             voucher_left[request.voucher_id] -= placement.subsidy_fen
             budget_left -= placement.subsidy_fen
