@@ -13,10 +13,11 @@ import math
 from collections import defaultdict
 from fractions import Fraction
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from scheduler import formulas
+from scheduler.cpsat.lns import Spending
 from scheduler.domain import OrgClass, Placement, Pool, Problem, Request
 from scheduler.greedy import greedy_plan
 from scheduler.solve import Result, SolveParams, solve
@@ -232,3 +233,31 @@ def test_large_neighbourhood_search_plan_is_valid_and_never_below_its_warm_start
     assert_invariants(problem, result.plan)
     assert objective(problem, result.plan) == result.objective >= result.greedy_objective
     assert result.bound >= result.objective
+
+
+@CHEAP
+@given(problems(), st.data())
+def test_large_neighbourhood_search_spending_judges_a_step_as_the_voucher_rules_do(
+    problem: Problem, data: st.DataObject
+) -> None:
+    # a step replaces the placements of the freed requests; its new ones may be paid in part (never beyond the
+    # balances and the budget, which the sub-problem guarantees): the step is refused exactly when the whole plan
+    # then breaks the paid-in-full rule, and the kept spending is the recomputed one
+    incumbent = {p.request_id: p for p in greedy_plan(problem)}
+    other = {p.request_id: p for p in greedy_plan(problem, order=data.draw(st.sampled_from(["largest", "tightest"])))}
+    freed = data.draw(st.sets(st.sampled_from([r.id for r in problem.requests])), label="freed")
+    now = [
+        dataclasses.replace(p, subsidy_fen=data.draw(st.integers(0, p.subsidy_fen), label=f"paid {r}"))
+        for r, p in other.items()
+        if r in freed
+    ]
+    before = [p for r, p in incumbent.items() if r in freed]
+    plan = tuple(p for r, p in incumbent.items() if r not in freed) + tuple(now)
+    found = {v.rule for v in violations(problem, plan) if v.rule.startswith(("voucher", "programme"))}
+    assume(not found & {"voucher_balance", "programme_budget", "voucher_entitlement"})
+    after = Spending.of(problem, incumbent.values()).after(before, now)
+    assert (after is None) == ("voucher_paid_in_full" in found)
+    if after is not None:
+        fresh = Spending.of(problem, plan)
+        assert (after.total, after.partial) == (fresh.total, fresh.partial)
+        assert {v: a for v, a in after.spent.items() if a} == {v: a for v, a in fresh.spent.items() if a}

@@ -14,12 +14,11 @@ import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from scheduler import formulas
 from scheduler.cpsat.run import run_cpsat
 from scheduler.domain import Commitment, Placement, Problem
-from scheduler.policies import vouchers
 
 MIN_FREE, MAX_FREE = 20, 400
 
@@ -29,6 +28,56 @@ def held(problem: Problem, placement: Placement) -> Commitment:
     request = problem.request_by_id[placement.request_id]
     end = placement.start_slot + formulas.run_slots(problem, request, problem.pool_by_id[placement.pool_id])
     return Commitment(placement.pool_id, placement.start_slot, end, request.accelerators, problem.is_sme(request))
+
+
+@dataclasses.dataclass(frozen=True)
+class Spending:
+    """What a plan pays from each voucher and in all, and which of its placements are paid less than they are
+    entitled to (request id -> voucher id): the state that the voucher rules of a whole plan depend on.
+
+    A step's sub-problem keeps the freed requests within the entitlements, the balances and the budget that the
+    fixed placements leave, so the one rule a step can break elsewhere is that a placement paid in part needs its
+    voucher, or the programme budget, spent to the fen (:mod:`scheduler.policies.vouchers`). :meth:`after` checks
+    just that, over the vouchers and placements the step touched, instead of the whole plan.
+    """
+
+    problem: Problem
+    spent: dict[str, int]
+    total: int
+    partial: dict[str, str]
+
+    @classmethod
+    def of(cls, problem: Problem, plan: Iterable[Placement]) -> Spending:
+        spent: dict[str, int] = defaultdict(int)
+        partial: dict[str, str] = {}
+        return cls(problem, spent, _add(problem, plan, spent, partial, 1), partial)
+
+    def after(self, before: Iterable[Placement], now: Iterable[Placement]) -> Spending | None:
+        """The spending of the plan with ``before`` replaced by ``now``, or None if a placement paid in part
+        would then have money left both on its voucher and in the budget."""
+        spent, partial = defaultdict(int, self.spent), dict(self.partial)
+        total = self.total + _add(self.problem, before, spent, partial, -1) + _add(self.problem, now, spent, partial, 1)
+        if total < self.problem.programme.voucher_budget_fen and any(
+            spent[v] < self.problem.voucher_by_id[v].balance_fen for v in partial.values()
+        ):
+            return None
+        return Spending(self.problem, spent, total, partial)
+
+
+def _add(problem: Problem, plan: Iterable[Placement], spent: dict[str, int], partial: dict[str, str], sign: int) -> int:
+    """Add (``sign`` 1) or remove (-1) the placements' subsidies to ``spent`` and ``partial``; their sum."""
+    moved = 0
+    for p in plan:
+        request = problem.request_by_id[p.request_id]
+        if request.voucher_id is None:
+            continue
+        spent[request.voucher_id] += sign * p.subsidy_fen
+        moved += sign * p.subsidy_fen
+        if sign < 0:
+            partial.pop(p.request_id, None)
+        elif p.subsidy_fen < formulas.entitlement_fen(problem, request, problem.pool_by_id[p.pool_id], p.start_slot):
+            partial[p.request_id] = request.voucher_id
+    return moved
 
 
 def subproblem(problem: Problem, plan: dict[str, Placement], holds: dict[str, Commitment], freed: set[str]) -> Problem:
@@ -109,6 +158,7 @@ def improve(
     rng = random.Random(seed)
     current = {p.request_id: p for p in plan}
     holds = {p.request_id: held(problem, p) for p in plan}
+    spending = Spending.of(problem, plan)
     value = formulas.objective_milli(problem, plan)
     size = min(MAX_FREE, max(MIN_FREE, len(problem.requests) // 10))
     statuses: Counter[str] = Counter()
@@ -129,10 +179,11 @@ def improve(
         gain = formulas.objective_milli(sub, run.plan) - formulas.objective_milli(sub, tuple(before))
         if gain <= 0:
             continue
-        candidate = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in run.plan}
-        if vouchers.check(problem, tuple(candidate.values())):
-            continue  # a fixed placement paid in part would lose the exhaustion that justified it
-        current, value = candidate, value + gain
+        accepted = spending.after(before, run.plan)
+        if accepted is None:
+            continue  # a placement paid in part would lose the exhaustion that justified it
+        current = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in run.plan}
+        spending, value = accepted, value + gain
         holds = {r: c for r, c in holds.items() if r not in freed} | {p.request_id: held(problem, p) for p in run.plan}
         if on_improvement:
             on_improvement(value)
