@@ -12,13 +12,24 @@ from collections.abc import Callable
 import numpy as np
 
 from scheduler import formulas
-from scheduler.domain import Placement, Problem, Request
+from scheduler.domain import Placement, Pool, Problem, Request
+
+
+def fit_matrix(free: np.ndarray, accelerators: int, runs: np.ndarray) -> np.ndarray:
+    """Over (row, start) of ``free`` (each row the room per slot of one window): whether a run of that row's
+    ``runs`` slots from the start has ``accelerators`` free throughout and ends inside the window."""
+    width = free.shape[1]
+    with_room = np.zeros((len(free), width + 1), dtype=np.int32)  # slots with room before each, by a prefix sum
+    np.cumsum(free >= accelerators, axis=1, out=with_room[:, 1:])
+    ends = np.arange(width) + runs[:, None]
+    inside = np.take_along_axis(with_room, np.minimum(ends, width), axis=1) - with_room[:, :width]
+    return (ends <= width) & (inside == runs[:, None])
 
 
 def fits_mask(room: np.ndarray, accelerators: int, run: int, starts: range) -> np.ndarray:
     """Mask over ``starts``: the run of ``run`` slots from each start has ``accelerators`` free throughout."""
-    free = np.concatenate(([0], np.cumsum(room[starts.start : starts.stop + run - 1] >= accelerators)))
-    return free[run:] - free[:-run] == run  # free slots in each start's run, by a prefix sum
+    window = room[starts.start : starts.stop + run - 1]
+    return fit_matrix(window[None, :], accelerators, np.array([run]))[0, : len(starts)]
 
 
 def _weight(problem: Problem, request: Request) -> float:
@@ -49,6 +60,13 @@ def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, .
         room.shape
     )
     run_slots: dict[tuple[int, str], int] = {}  # by (duration, pool): the pool's speed sets the run
+
+    def run_of(request: Request, pool: Pool) -> int:
+        key = (request.duration_hours, pool.id)
+        if key not in run_slots:
+            run_slots[key] = formulas.run_slots(problem, request, pool)
+        return run_slots[key]
+
     voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
     budget_left = problem.programme.voucher_budget_fen
     plan: list[Placement] = []
@@ -58,24 +76,13 @@ def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, .
         pools = problem.eligible_pools(request)
         if width <= 0 or not pools:
             continue
-        runs = np.array(
-            [
-                run_slots.get((request.duration_hours, p.id))
-                or run_slots.setdefault((request.duration_hours, p.id), formulas.run_slots(problem, request, p))
-                for p in pools
-            ]
-        )
+        runs = np.array([run_of(request, p) for p in pools])
         rows = np.array([row[p.id] for p in pools])
-        sme = problem.is_sme(request)
         free = room[rows, first : first + width]
+        sme = problem.is_sme(request)
         if not sme:
             np.minimum(free, non_sme_room[rows, first : first + width], out=free)
-        with_room = np.zeros((len(pools), width + 1), dtype=np.int32)
-        np.cumsum(free >= request.accelerators, axis=1, out=with_room[:, 1:])
-        ends = np.arange(width) + runs[:, None]
-        fits = (ends <= width) & (
-            np.take_along_axis(with_room, np.minimum(ends, width), axis=1) - with_room[:, :width] == runs[:, None]
-        )
+        fits = fit_matrix(free, request.accelerators, runs)
         best: tuple[int, Placement] | None = None
         for k in np.flatnonzero(fits.any(axis=1)):
             pool = pools[k]
