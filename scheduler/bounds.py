@@ -8,8 +8,11 @@ pool and every interval ``[a, b)`` of a grid, the accelerator-slots that placeme
 ``sum_r accelerators_r * min_overlap(r, p, a, b) * y[r, p] <= sum_{t in [a, b)} room_left(p)[t]``
 
 with ``min_overlap = max(0, min(L, b - a, e + L - a, b - d + L))`` for a run of ``L`` slots whose
-start lies in ``[e, d - L]``. The same cuts bound non-SME placements by the reserve's room. Price
-ceilings keep out options whose full entitlement cannot meet them, and the subsidy a ceiling needs
+start lies in ``[e, d - L]``. The same cuts bound non-SME placements by the reserve's room. Two integer
+roundings tighten them: a slot's room counts only up to the largest sum of request sizes that fits in it
+(1,024-accelerator requests hold 1,024 of 2,024 free), and for each large size ``A`` (fewer than 8 fit)
+the requests of ``A`` or more count once per slot of overlap against ``sum_{t in [a, b)} floor(room_left(p)[t] / A)``.
+Price ceilings keep out options whose full entitlement cannot meet them, and the subsidy a ceiling needs
 counts against voucher balances and the programme budget. Every plan satisfies all of this, so the
 LP optimum bounds the best plan from above.
 
@@ -60,6 +63,26 @@ def _grid(slots: int) -> list[int]:
     # daily boundaries up to a week; coarser beyond, so the cuts stay a few hundred per pool
     step = max(24, slots // 7) if slots >= 96 else max(1, slots // 4)
     return [*range(0, slots, step), slots]
+
+
+def _prefix(per_slot: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], per_slot.cumsum()))
+
+
+def _packable(free: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per slot, the most accelerators that requests of ``sizes`` can hold together within ``free``: the
+    largest sum of sizes (each any number of times) not above it. 2,024 free hold only 1,024 of 1,024-requests."""
+    if len(sizes) == 0:
+        return np.zeros_like(free)
+    unit = math.gcd(*(int(s) for s in np.unique(sizes)))
+    top = int(free.max()) // unit
+    reachable = np.zeros(top + 1, dtype=bool)
+    reachable[0] = True
+    for size in np.unique(sizes) // unit:  # a sum plus any multiple of a size: a running OR along each residue
+        for residue in range(min(size, top + 1)):
+            reachable[residue::size] = np.logical_or.accumulate(reachable[residue::size])
+    largest = np.maximum.accumulate(np.where(reachable, np.arange(top + 1), 0))
+    return largest[free // unit] * unit
 
 
 def _relaxation(problem: Problem) -> _Relaxation:
@@ -115,14 +138,19 @@ def _relaxation(problem: Problem) -> _Relaxation:
         index, acc, run, first, last_end, sme = (np.array([o[i] for o in options]) for i in range(6))
         room = np.array(formulas.room_left(problem, pool))
         share = np.minimum(room, formulas.non_sme_room_left(problem, pool))
-        prefix_room, prefix_share = np.concatenate(([0], room.cumsum())), np.concatenate(([0], share.cumsum()))
-        limits = [(np.ones(len(options), dtype=bool), prefix_room)]
-        if (share != room).any():
-            limits.append((~sme.astype(bool), prefix_share))
+        everyone = np.ones(len(options), dtype=bool)
+        limits = [(everyone, room)] + ([(~sme.astype(bool), share)] if (share != room).any() else [])
+        # per limit: (options counted, their weight in the cut, prefix sums of the weight that fits per slot):
+        # the accelerators they hold, and how many of a size or more run at once (for sizes of which few fit)
+        cuts = []
+        for counted, free in limits:
+            cuts.append((counted, acc, _prefix(_packable(free, acc[counted]))))
+            for size in np.unique(acc[counted & (acc * 8 > free.max())]):
+                cuts.append((counted & (acc >= size), np.ones_like(acc), _prefix(free // size)))
         for a, b in intervals:
             overlap = np.minimum(np.minimum(run, b - a), np.minimum(first + run - a, b - last_end + run))
-            for counted, prefix in limits:
-                used = np.where(counted & (overlap > 0), acc * overlap, 0)
+            for counted, weight, prefix in cuts:
+                used = np.where(counted & (overlap > 0), weight * overlap, 0)
                 capacity = float(prefix[b] - prefix[a])
                 if used.sum() > capacity:  # else every placement fits and the cut cannot bind
                     keep = np.flatnonzero(used)

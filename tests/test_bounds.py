@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from scheduler import bounds, formulas
 from scheduler.domain import Problem
 from scheduler.solve import SolveParams, solve
 from scheduler.warm_start import warm_start
+from tests.factories import SME, make_policy, make_pool, make_problem, make_request
 from tests.strategies import problems
 
 CHECKS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -59,3 +62,20 @@ def test_default_scenario_lp_bound_is_tighter_than_the_trivial_bound() -> None:
     assert bound.method == "glop" and bound.num_cuts > 0
     assert bound.value < 0.9 * trivial
     assert bound.value >= warm_start(problem).value_milli / formulas.MILLI
+
+
+def test_room_counts_only_what_request_sizes_can_fill() -> None:
+    free = np.array([0, 3, 9, 2024, 4040])
+    assert bounds._packable(free, np.array([1024])).tolist() == [0, 0, 0, 1024, 3072]
+    assert bounds._packable(free, np.array([4, 6, 6])).tolist() == [0, 0, 8, 2024, 4040]
+    assert bounds._packable(free, np.array([], dtype=int)).tolist() == [0, 0, 0, 0, 0]
+
+
+def test_requests_too_large_to_share_a_slot_are_bounded_as_one_at_a_time() -> None:
+    # four 3-accelerator runs of 3 h in a 6-slot window (one cell of the cuts' grid) on a pool of 5: one at a time,
+    # so two at most. Without the integer roundings the LP fills all 5 accelerators (30 accelerator-slots: 3.3 runs).
+    requests = [make_request(f"r{i}", SME, 3, 3, 0, 6) for i in range(4)]
+    problem = make_problem([make_pool(capacity=5)], requests, policy=make_policy(delay_weight_per_slot=0))
+    value = formulas.value_milli(problem, requests[0]) / formulas.MILLI
+    assert bounds.lp_bound(problem).value == pytest.approx(2 * value, rel=1e-6)
+    assert solve(problem, SolveParams(time_limit_s=5, num_workers=2)).objective == pytest.approx(2 * value)
