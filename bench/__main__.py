@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "value",
         "vs_best_baseline",
         "gap_pct",
+        "bound_vs_best_baseline",
         "placed",
         "violations",
         "first_plan_s",

@@ -82,4 +82,6 @@ def run(
     best_bound = frame.groupby("instance")["bound"].min()
     frame["vs_best_baseline"] = frame["value"] / frame["instance"].map(best_baseline)
     frame["gap_pct"] = 100 * (frame["instance"].map(best_bound) - frame["value"]) / frame["instance"].map(best_bound)
+    # the most that any plan can reach relative to the best baseline: a target above it cannot be met
+    frame["bound_vs_best_baseline"] = frame["instance"].map(best_bound) / frame["instance"].map(best_baseline)
     return frame

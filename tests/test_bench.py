@@ -15,6 +15,7 @@ def test_smallest_quick_case_runs_and_the_optimiser_leads() -> None:
     schedules = frame[frame.scheduler != "bound"]
     assert optimiser["value"] >= schedules[schedules.scheduler != "optimiser"]["value"].max()
     assert optimiser["vs_best_baseline"] >= 1.0
+    assert (frame["bound_vs_best_baseline"] >= optimiser["vs_best_baseline"]).all()
     assert (schedules["gap_pct"] >= 0).all()
     assert frame[frame.scheduler == "bound"]["bound"].iloc[0] >= optimiser["value"]
     assert (frame["peak_mib"] > 0).all() and (schedules["first_plan_s"] <= schedules["final_s"]).all()
