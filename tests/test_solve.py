@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from scheduler.cpsat.lns import KINDS, KindChooser
 from scheduler.greedy import greedy_plan
 from scheduler.scenarios import load_scenario
 from scheduler.solve import SolveParams, solve
@@ -54,3 +57,20 @@ def test_large_neighbourhood_search_improves_on_its_warm_start(day_problem) -> N
     assert violations(day_problem, result.plan) == []
     assert result.objective == pytest.approx(objective(day_problem, result.plan))
     assert result.objective > result.greedy_objective
+
+
+def test_large_neighbourhood_search_draws_the_kind_that_gains_most_and_still_tries_the_others() -> None:
+    chooser = KindChooser()
+    rng = random.Random(0)
+    first = []
+    for _ in range(2 * len(KINDS)):
+        first.append(chooser.draw(rng))
+        chooser.record(first[-1], 0, 0.3)
+    assert sorted(first) == sorted(KINDS * 2)  # each kind twice before any is judged
+    drawn: Counter[str] = Counter()
+    for _ in range(3000):
+        kind = chooser.draw(rng)
+        drawn[kind] += 1
+        chooser.record(kind, 1000 if kind == "pools" else 10, 0.5)
+    assert drawn["pools"] > 0.75 * 3000
+    assert all(drawn[k] > 30 for k in KINDS)
