@@ -207,13 +207,14 @@ def improve(
             size = min(MAX_FREE, int(size * 1.25) + 1)
         elif run.status in ("FEASIBLE", "UNKNOWN"):
             size = max(MIN_FREE, int(size * 0.8))
-        gain = 0
+        gain, accepted = 0, None
         if run.plan is not None:
             gain = formulas.objective_milli(sub, run.plan) - formulas.objective_milli(sub, tuple(before))
-        accepted = spending.after(before, run.plan) if run.plan is not None and gain > 0 else None
+            # None when a placement paid in part would lose the exhaustion that justified it
+            accepted = spending.after(before, run.plan) if gain > 0 else None
         kinds.record(kind, gain if accepted is not None else 0, time.perf_counter() - step_started)
-        if accepted is None or run.plan is None:
-            continue  # no gain, or a placement paid in part would lose the exhaustion that justified it
+        if run.plan is None or accepted is None:
+            continue
         current = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in run.plan}
         spending, value = accepted, value + gain
         holds = {r: c for r, c in holds.items() if r not in freed} | {p.request_id: held(problem, p) for p in run.plan}
