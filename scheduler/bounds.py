@@ -10,7 +10,7 @@ pool and every interval ``[a, b)`` of a grid, the accelerator-slots that placeme
 with ``min_overlap = max(0, min(L, b - a, e + L - a, b - d + L))`` for a run of ``L`` slots whose
 start lies in ``[e, d - L]``. The same cuts bound non-SME placements by the reserve's room. Two integer
 roundings tighten them: a slot's room counts only up to the largest sum of request sizes that fits in it
-(1,024-accelerator requests hold 1,024 of 2,024 free), and for each large size ``A`` (fewer than 8 fit)
+(1,024-accelerator requests hold 1,024 of 2,024 free), and for each large size ``A`` (see :data:`FEW_FIT`)
 the requests of ``A`` or more count once per slot of overlap against ``sum_{t in [a, b)} floor(room_left(p)[t] / A)``.
 Price ceilings keep out options whose full entitlement cannot meet them, and the subsidy a ceiling needs
 counts against voucher balances and the programme budget. Every plan satisfies all of this, so the
@@ -39,6 +39,8 @@ from scheduler import formulas
 from scheduler.domain import Problem
 
 GLOP_MAX_NONZEROS = 1_200_000
+FEW_FIT = 8
+"""Sizes of which fewer than this many fit a pool's largest room get a cut counting requests, not accelerators."""
 SUBGRADIENT_ITERATIONS = 1000
 
 
@@ -147,7 +149,7 @@ def _relaxation(problem: Problem) -> _Relaxation:
         cuts = []
         for counted, free in limits:
             cuts.append((counted, acc, _prefix(_packable(free, acc[counted]))))
-            for size in np.unique(acc[counted & (acc * 8 > free.max())]):
+            for size in np.unique(acc[counted & (acc * FEW_FIT > free.max())]):
                 cuts.append((counted & (acc >= size), np.ones_like(acc), _prefix(free // size)))
         for a, b in intervals:
             overlap = np.minimum(np.minimum(run, b - a), np.minimum(first + run - a, b - last_end + run))
