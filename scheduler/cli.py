@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from scheduler import export
+from scheduler.allocations_file import FILE_RULE, read_plan_file
 from scheduler.charts import write_compare_report, write_run_report
 from scheduler.errors import InputError
-from scheduler.reports import allocations_frame, compare_frame, kpis, pool_frame, read_allocations, run_kpis, run_tables
+from scheduler.reports import allocations_frame, compare_frame, kpis, pool_frame, run_kpis, run_tables
 from scheduler.scenario_writer import write_scenario
 from scheduler.scenarios import Scenario, load_scenario
 from scheduler.simulate import SimulationParams, check_schedulers, compare, load_for_days, simulate
@@ -79,7 +81,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        allocations_frame(problem, result.plan, result.reasons).to_csv(out / "allocations.csv", index=False)
+        export.write_csv(allocations_frame(problem, result.plan, result.reasons), out / "allocations.csv")
         summary = {
             "scenario": scenario.name,
             "solve": {
@@ -111,16 +113,18 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     problem = load_scenario(args.scenario).problem
-    plan = read_allocations(problem, args.allocations)
-    found = violations(problem, plan)
+    read = read_plan_file(problem, args.allocations)
+    found = [*read.mismatches, *violations(problem, read.plan)]
     for v in found:
+        # a column mismatch names its own line; a rule's violation is located by its request's row
+        line = read.line_of.get(v.request_id) if v.rule != FILE_RULE and v.request_id is not None else None
         where = ", ".join(
             f"{k} {val}"
-            for k, val in (("request", v.request_id), ("pool", v.pool_id), ("slot", v.slot))
+            for k, val in (("line", line), ("request", v.request_id), ("pool", v.pool_id), ("slot", v.slot))
             if val is not None
         )
         print(f"{v.rule}: {v.message}" + (f" ({where})" if where else ""))
-    print(f"{len(plan)} placements checked: {len(found)} violation(s)")
+    print(f"{len(read.plan)} placements checked: {len(found)} violation(s)")
     return 1 if found else 0
 
 
@@ -209,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     solve_parser.add_argument("--out", help="directory for allocations.csv, summary.json and the resolved inputs")
     solve_parser.add_argument("--quiet", action="store_true", help="no progress lines")
     solve_parser.set_defaults(run=cmd_solve)
-    validate_parser = commands.add_parser("validate", help="check an allocations.csv against every rule")
+    validate_parser = commands.add_parser(
+        "validate",
+        help="check every column of an allocations.csv against the scenario, and the plan against every rule",
+    )
     validate_parser.add_argument("scenario", help="scenario YAML file")
     validate_parser.add_argument("allocations", help="allocations.csv")
     validate_parser.set_defaults(run=cmd_validate)

@@ -10,7 +10,6 @@ Charts are in :mod:`scheduler.charts`.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -19,11 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from scheduler import formulas
+from scheduler import export, formulas
 from scheduler.domain import OrgClass, Placement, Problem
-from scheduler.errors import InputError
-from scheduler.horizon import parse_datetime
-from scheduler.parse import cny_to_fen, fen_to_cny
+from scheduler.parse import fen_to_cny
 from scheduler.policies.base import usage_by_slot
 from scheduler.reasons import Reason
 
@@ -83,41 +80,6 @@ def allocations_frame(problem: Problem, plan: tuple[Placement, ...], reasons: di
             }
         )
     return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS).astype({"accelerators": "Int64"})
-
-
-def read_allocations(problem: Problem, path: str | Path) -> tuple[Placement, ...]:
-    """The placements of an ``allocations.csv``; rows with status ``unallocated`` are skipped."""
-    path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as error:
-        raise InputError(str(path), f"cannot be read ({error.strerror})") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = {"request_id", "status", "pool_id", "start", "cost_cny", "subsidy_cny"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputError(path.name, f"missing column(s) {', '.join(sorted(missing))}")
-        plan = []
-        for row_number, row in enumerate(reader, start=1):
-            where = f"{path.name} row {row_number}"
-            if row["status"] == "unallocated":
-                continue
-            if row["status"] != "allocated":
-                raise InputError(f"{where}: status", "must be allocated or unallocated")
-            start = parse_datetime(row["start"], f"{where}: start")
-            slot = problem.horizon.slot_at_or_after(start, f"{where}: start")
-            if problem.horizon.to_datetime(slot) != start:
-                raise InputError(f"{where}: start", "must fall on a slot boundary")
-            plan.append(
-                Placement(
-                    request_id=row["request_id"],
-                    pool_id=row["pool_id"],
-                    start_slot=slot,
-                    cost_fen=cny_to_fen(row["cost_cny"], f"{where}: cost_cny"),
-                    subsidy_fen=cny_to_fen(row["subsidy_cny"] or "0", f"{where}: subsidy_cny"),
-                )
-            )
-    return tuple(plan)
 
 
 def pool_frame(problem: Problem, plan: tuple[Placement, ...]) -> pd.DataFrame:
@@ -376,15 +338,16 @@ def compare_frame(runs: Mapping[tuple[str, str], SimulationResult]) -> pd.DataFr
 
 def export_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, stem: str = "report") -> list[Path]:
     """Write each table as ``<name>.csv`` and ``<name>.parquet``, and all of them to ``<stem>.xlsx`` (one
-    sheet per table, names cut to Excel's 31 characters). Returns the files written."""
+    sheet per table, names cut to Excel's 31 characters). Returns the files written.
+
+    CSV and Excel go through :mod:`scheduler.export`: text that a spreadsheet would run as a formula gets a
+    leading ``'``. Parquet keeps the raw values."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in tables.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
-        frame.to_parquet(out / f"{name}.parquet", index=False)
+        export.write_csv(frame, out / f"{name}.csv")
+        export.write_parquet(frame, out / f"{name}.parquet")
         written += [out / f"{name}.csv", out / f"{name}.parquet"]
-    with pd.ExcelWriter(out / f"{stem}.xlsx", engine="openpyxl") as writer:
-        for name, frame in tables.items():
-            frame.to_excel(writer, sheet_name=name[:31], index=False)
+    export.write_xlsx(tables, out / f"{stem}.xlsx")
     return [*written, out / f"{stem}.xlsx"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scheduler.allocations_file import read_allocations
 from scheduler.cli import main
-from scheduler.reports import read_allocations
 from scheduler.scenarios import load_scenario
 from scheduler.validate import objective, violations
 
