@@ -11,6 +11,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from api import models as m
+from scheduler import export as spreadsheet
 
 CLASSES = [c.value for c in m.OrgClassName]
 FORMATS = {
@@ -97,14 +98,20 @@ def utilisation_frame(session: Session) -> pd.DataFrame:
 
 
 def export(frame: pd.DataFrame, fmt: str) -> bytes:
-    """``frame`` as CSV, Excel (xlsx) or Parquet bytes."""
+    """``frame`` as CSV, Excel (xlsx) or Parquet bytes.
+
+    CSV and Excel are written by :mod:`scheduler.export`: text a spreadsheet would run as a formula (an
+    accelerator type ``=HYPERLINK(...)``) gets a leading ``'`` and is stored as text, never as a formula.
+    Parquet is not opened in spreadsheets and keeps the raw values."""
     buffer = io.BytesIO()
     if fmt == "csv":
-        buffer.write(frame.to_csv(index=False).encode("utf-8"))
+        text = io.StringIO()
+        spreadsheet.write_csv(frame, text)
+        buffer.write(text.getvalue().encode("utf-8"))
     elif fmt == "xlsx":
-        frame.to_excel(buffer, index=False, sheet_name="utilisation", engine="openpyxl")
+        spreadsheet.write_xlsx({"utilisation": frame}, buffer)
     elif fmt == "parquet":
-        frame.to_parquet(buffer, index=False, engine="pyarrow")
+        spreadsheet.write_parquet(frame, buffer)
     else:
         raise ValueError(f"format: must be one of {', '.join(FORMATS)}")
     return buffer.getvalue()
