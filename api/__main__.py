@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import logging
+import logging.config
 import os
 import socket
+from typing import Any
 
 import uvicorn
+import uvicorn.config
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app, freeze_startup_objects, prepare_database
@@ -19,15 +26,20 @@ def main() -> None:
     settings = Settings.from_env()
     host, port = os.environ.get("PCS_HOST", "127.0.0.1"), int(os.environ.get("PCS_PORT", "8000"))
     workers = int(os.environ.get("PCS_WORKERS", "1"))
+    log_level = os.environ.get("PCS_LOG_LEVEL", "info")
+    log_config = logging_config(log_level)
+    logging.config.dictConfig(log_config)
     options = {
         "host": host,
         "port": port,
-        "log_level": os.environ.get("PCS_LOG_LEVEL", "info"),
+        "log_level": log_level,
+        # uvicorn applies it again in each worker process, where main() does not run
+        "log_config": log_config,
         "timeout_keep_alive": int(os.environ.get("PCS_KEEP_ALIVE_S", "5")),
     }
     print(
-        f"pcs: serving on http://{host}:{port} in {workers} process(es) (database {settings.database_url}, "
-        "docs at /docs)",
+        f"pcs: serving on http://{host}:{port} in {workers} process(es) (database "
+        f"{masked_url(settings.database_url)}, docs at /docs)",
         flush=True,
     )
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: a normal stop
@@ -45,6 +57,30 @@ def main() -> None:
             engine.dispose()
         config = uvicorn.Config("api.app:create_worker_app", factory=True, workers=workers, **options)
         Multiprocess(config, sockets=[listening_socket(host, port)]).run()
+
+
+def logging_config(level: str = "info") -> dict[str, Any]:
+    """uvicorn's logging configuration plus the ``pcs`` loggers (``pcs.rounds``, ...): timestamped lines on
+    stderr at ``level`` (uvicorn's ``trace`` counts as ``debug``; default ``info``). Without it they have no
+    handler, and a skipped or failed round says nothing."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    name = "DEBUG" if level.lower() == "trace" else level.upper()
+    config["formatters"]["pcs"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["pcs"] = {"class": "logging.StreamHandler", "formatter": "pcs", "stream": "ext://sys.stderr"}
+    config["loggers"]["pcs"] = {
+        "handlers": ["pcs"],
+        "level": name if isinstance(logging.getLevelName(name), int) else "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``: fit for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(a database URL that cannot be parsed)"
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -8,6 +8,7 @@ write session is an ordinary transaction (row locks do the rest).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -52,10 +53,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of ``url`` empty and owner-only (0600) if it does not exist yet.
+
+    SQLite would create it 0644 (under the usual umask): any local user could read organisations, vouchers,
+    requests and the token hashes. SQLite gives the ``-wal`` and ``-shm`` files the permissions of the database
+    file, so they follow. In-memory databases and URI filenames are left to SQLite, and so is a missing folder
+    (SQLite names it at connect time, as before); an existing file keeps its mode.
+    """
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or parsed.query.get("uri") in ("true", "1"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit transactions."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys and explicit transactions, and a
+    database file readable by its owner only."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    create_private_sqlite_file(url)
     # sessions outlive a thread-pool call, so connections are shared across threads (one at a time)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=40)
 
@@ -84,7 +103,7 @@ def make_engine(url: str) -> Engine:
         conn.info["pcs_writer"] = True
         try:
             if lock_path is not None:
-                conn.info["pcs_writer_fd"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                conn.info["pcs_writer_fd"] = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(conn.info["pcs_writer_fd"], fcntl.LOCK_EX)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "shanghai-default" / "scenario.yaml"
@@ -34,7 +34,7 @@ class Settings:
         A scenario file that seeds an empty database at start (``make run``); empty for none.
     """
 
-    database_url: str = "sqlite:///pcs.db"
+    database_url: str = field(default="sqlite:///pcs.db", repr=False)  # may hold a password
     round_minutes: float = 60.0
     run_rounds: bool = True
     round_time_limit_s: float = 20.0
@@ -42,7 +42,7 @@ class Settings:
     round_seed: int = 0
     round_timeout_s: float = 300.0
     lock_stale_s: float = 900.0
-    admin_token: str = ""
+    admin_token: str = field(default="", repr=False)
     seed_scenario: str = ""
     whatif_workers: int = 1
 
