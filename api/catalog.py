@@ -56,6 +56,14 @@ def stored_version(session: Session) -> int:
     return session.exec(select(m.CatalogVersion.version).where(m.CatalogVersion.id == 1)).one()
 
 
+def lock_version(session: Session) -> int:
+    """The catalogue version, its row locked until the transaction ends (PostgreSQL; SQLite's write transaction
+    holds everything already): every catalogue change moves this row when it commits, so none can commit
+    meanwhile. Take it after any row lock the transaction needs, as catalogue writers do."""
+    query = select(m.CatalogVersion.version).where(m.CatalogVersion.id == 1).with_for_update()
+    return session.exec(query).one()
+
+
 def load(session: Session) -> Catalog:
     """Read the catalogue in ``session``: its version first, then the rows (each kind ordered by id)."""
     number = stored_version(session)

@@ -237,22 +237,49 @@ def by_idempotency_key(session: Session, org_id: str, key: str) -> m.ComputeRequ
     return session.exec(query).first()
 
 
-def cancel_request(session: Session, row: m.ComputeRequest, actor: str, now: datetime) -> m.ComputeRequest:
+def cancel_request(
+    session: Session, request_id: str, org_id: str | None, actor: str, now: datetime
+) -> m.ComputeRequest:
     """Cancel a pending request, or an allocated one that has not started (its subsidy goes back to the
-    voucher as a refund entry)."""
+    voucher as a refund entry), at most once whatever runs concurrently.
+
+    The request row is read ``FOR UPDATE``: concurrent cancels of one request, and a round committing an
+    allocation for it (which locks the requests it places, see ``api.jobs``), queue on that row and each sees
+    the status the one before it left, on PostgreSQL's READ COMMITTED as on SQLite. The allocation moves to
+    ``cancelled`` by a conditional ``UPDATE`` that also says whether a refund is owed, so a refund follows only
+    the one update that made the change. Locks are taken request first, then allocation, then voucher: the
+    order a round takes them in.
+    """
+    row = session.exec(
+        select(m.ComputeRequest)
+        .where(m.ComputeRequest.id == request_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or (org_id is not None and row.org_id != org_id):
+        raise NotFound("request", request_id)
     if row.status not in (m.RequestStatus.PENDING, m.RequestStatus.ALLOCATED):
         raise Conflict("status", f"a {row.status.value} request cannot be cancelled")
     if row.status == m.RequestStatus.ALLOCATED:
-        allocation = session.exec(select(m.Allocation).where(m.Allocation.request_id == row.id)).one()
-        if allocation.start <= now:
+        table = m.Allocation.__table__
+        cancelled = session.execute(
+            update(table)
+            .where(
+                table.c.request_id == row.id,
+                table.c.status == m.AllocationStatus.ALLOCATED,
+                table.c.start > now,
+            )
+            .values(status=m.AllocationStatus.CANCELLED)
+            .returning(table.c.subsidy_fen, table.c.voucher_id)
+        ).first()
+        if cancelled is None:
             raise Conflict("status", "the allocation has started and can no longer be cancelled")
-        allocation.status = m.AllocationStatus.CANCELLED
-        session.add(allocation)
-        if allocation.subsidy_fen and allocation.voucher_id:
+        subsidy_fen, voucher_id = cancelled
+        if subsidy_fen and voucher_id:
             post_entry(
                 session,
-                allocation.voucher_id,
-                allocation.subsidy_fen,
+                voucher_id,
+                subsidy_fen,
                 m.EntryKind.REFUND,
                 actor,
                 request_id=row.id,

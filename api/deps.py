@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api import models as m
 from api.catalog import Catalog
+from api.models.limits import MAX_ID, MAX_LIMIT
 from api.settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="an API token: `Authorization: Bearer pcs_...`")
@@ -49,6 +50,9 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many rows")]
+IntId = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalIntId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]

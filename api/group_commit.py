@@ -9,9 +9,10 @@ writer takes the first waiting submission and every other already queued, insert
 per table and commits once. Nothing waits on a timer: a lone submission is written at once, and under load each
 batch holds what arrived during the previous one.
 
-A batch that breaks a unique key (a request id or an ``Idempotency-Key`` submitted twice, perhaps within the
-batch) is rolled back whole and its submissions are written one per transaction, so that only the duplicate
-fails, with the same :class:`~sqlalchemy.exc.IntegrityError` it would get alone.
+A batch that fails for any reason (a unique key broken by a request id or an ``Idempotency-Key`` submitted
+twice, perhaps within the batch; a value the database refuses) is rolled back whole and its submissions are
+written one per transaction, so that only the failing one fails, with the error it would get alone: one
+client's bad submission never fails another's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
 from api import crud
 
@@ -86,7 +86,7 @@ class SubmissionWriter:
     def _write(self, batch: list[tuple[Submission, Future[None]]]) -> None:
         try:
             crud.insert_requests(self._engine, [submission for submission, _ in batch])
-        except IntegrityError as error:
+        except Exception as error:
             if len(batch) == 1:
                 batch[0][1].set_exception(error)
             else:

@@ -29,9 +29,9 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from api import crud, mapping, whatif
+from api import crud, mapping, reconcile, whatif
 from api import models as m
-from api.catalog import stored_version
+from api.catalog import lock_version, stored_version
 from api.db import read_session, utcnow, write_session
 from api.settings import Settings
 
@@ -130,11 +130,17 @@ def run_round(
             row = session.get(m.AllocationRound, record.id)
             assert row is not None
             if checked is not None and result is not None:
-                if not _unchanged(session, checked):  # re-read and re-validate under the lock
+                if not _hold(session, checked):  # re-read and re-validate under the locks
+                    # what it keeps is a part of the plan whose requests and vouchers are already locked
                     checked = _check(session, checked.snap, result.plan, now, record.id)
                 _commit_plan(session, checked, result, row, actor, now)
             else:
                 row.error = "no programme horizon left (or no programme or policy configured): nothing to allocate"
+            session.flush()
+            money = reconcile.reconcile(session)  # the state this commit leaves, under the same locks
+            row.money_problems = money.num_problems
+            if not money.ok:
+                log.error("round %s: the money does not reconcile: %s", row.id, "; ".join(money.problems[:5]))
             row.status, row.finished_at = m.RoundStatus.COMMITTED, utcnow()
             row.wall_time_s = time.perf_counter() - started
             session.add(row)
@@ -175,14 +181,39 @@ def _check(session: Session, snap: mapping.Snapshot, plan: Any, now: datetime, r
     return Checked(version, snap, fresh, committed, kept, allocations, mapping.plan_kpis(snap, kept))
 
 
-def _unchanged(session: Session, checked: Checked) -> bool:
-    """Whether the state ``checked`` validated the plan on still holds, under the write lock. Nothing else adds
-    allocations (the lease), and everything else a plan depends on (pools, maintenance, vouchers and their
-    balances, the budget, the policy, organisations) moves the catalogue version; requests only leave pending."""
-    if stored_version(session) != checked.catalog_version:
-        return False
-    pending = set(session.exec(select(m.ComputeRequest.id).where(m.ComputeRequest.status == m.RequestStatus.PENDING)))
-    return all(p.request_id in pending for p in checked.plan)
+def _hold(session: Session, checked: Checked) -> bool:
+    """Under the write lock: lock what the commit depends on and say whether the state ``checked`` validated the
+    plan on still holds.
+
+    Locks, in this order (a cancel takes request, allocation, voucher; a catalogue writer takes its row, then the
+    version row when it commits, so no cycle can form): the placed requests that are still pending, the vouchers
+    the plan debits, then the catalogue version row. From there on no cancel can take a placed request out of
+    ``pending`` and no change to pools, vouchers, the budget or the policy can commit before the round does; a
+    change that committed earlier moved the version, and the caller re-reads and re-validates. Nothing else adds
+    allocations (the lease), and requests only ever leave ``pending``. SQLite renders no ``FOR UPDATE``: its
+    ``BEGIN IMMEDIATE`` already holds every writer off.
+    """
+    placed = sorted(p.request_id for p in checked.plan)
+    table = m.ComputeRequest.__table__
+    still_pending = 0
+    for start in range(0, len(placed), _CHUNK):
+        chunk = placed[start : start + _CHUNK]
+        locked = session.execute(
+            select(table.c.id)
+            .where(table.c.id.in_(chunk), table.c.status == m.RequestStatus.PENDING)
+            .order_by(table.c.id)
+            .with_for_update()
+        )
+        still_pending += len(locked.all())
+    vouchers = sorted({a["voucher_id"] for a in checked.allocations if a["voucher_id"]})
+    if vouchers:
+        voucher = m.Voucher.__table__
+        session.execute(select(voucher.c.id).where(voucher.c.id.in_(vouchers)).order_by(voucher.c.id).with_for_update())
+    version = lock_version(session)
+    return still_pending == len(placed) and version == checked.catalog_version
+
+
+_CHUNK = 1000  # ids per IN list: SQLite caps a statement's parameters
 
 
 def _commit_plan(

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated
 
-from pydantic import StringConstraints, field_validator, model_validator
+from pydantic import FiniteFloat, StringConstraints, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from api.db import UTCDateTime
+from api.models.limits import (
+    BIG,
+    MAX_CAPACITY,
+    MAX_GRID_CO2_G_PER_KWH,
+    MAX_POWER_W,
+    MAX_PRICE_FEN_PER_HOUR,
+    STRICT,
+    Instant,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -48,9 +56,9 @@ class OrgClassName(StrEnum):
 class SiteBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     region: str = Field(min_length=1, max_length=100)
-    pue: float = Field(ge=1.0, le=3.0)
-    grid_co2_g_per_kwh: float = Field(ge=0)
-    green_share: float = Field(default=0.0, ge=0, le=1)
+    pue: FiniteFloat = Field(ge=1.0, le=3.0)
+    grid_co2_g_per_kwh: FiniteFloat = Field(ge=0, le=MAX_GRID_CO2_G_PER_KWH)
+    green_share: FiniteFloat = Field(default=0.0, ge=0, le=1)
 
 
 class Site(SiteBase, table=True):
@@ -58,15 +66,19 @@ class Site(SiteBase, table=True):
 
 
 class SiteCreate(SiteBase):
+    model_config = STRICT
+
     id: EntityId
 
 
 class SiteUpdate(SQLModel):
+    model_config = STRICT
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     region: str | None = Field(default=None, min_length=1, max_length=100)
-    pue: float | None = Field(default=None, ge=1.0, le=3.0)
-    grid_co2_g_per_kwh: float | None = Field(default=None, ge=0)
-    green_share: float | None = Field(default=None, ge=0, le=1)
+    pue: FiniteFloat | None = Field(default=None, ge=1.0, le=3.0)
+    grid_co2_g_per_kwh: FiniteFloat | None = Field(default=None, ge=0, le=MAX_GRID_CO2_G_PER_KWH)
+    green_share: FiniteFloat | None = Field(default=None, ge=0, le=1)
 
 
 class SitePublic(SiteBase):
@@ -79,10 +91,10 @@ class SitePublic(SiteBase):
 class PoolBase(SQLModel):
     site_id: str = Field(foreign_key="site.id", max_length=64)
     accelerator_type: str = Field(min_length=1, max_length=64, index=True)
-    capacity: int = Field(gt=0)
-    price_fen_per_hour: int = Field(ge=0)
+    capacity: int = Field(gt=0, le=MAX_CAPACITY)
+    price_fen_per_hour: int = Field(ge=0, le=MAX_PRICE_FEN_PER_HOUR, sa_type=BIG)
     speed: str = Field(default="1", max_length=32, description="relative to the reference accelerator, e.g. 0.8")
-    power_w: int = Field(gt=0)
+    power_w: int = Field(gt=0, le=MAX_POWER_W)
     domestic: bool = False
 
     @field_validator("speed")
@@ -99,6 +111,7 @@ class PoolCreate(PoolBase):
     id: EntityId
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -112,15 +125,17 @@ class PoolCreate(PoolBase):
                     "domestic": True,
                 }
             ]
-        }
+        },
     }
 
 
 class PoolUpdate(SQLModel):
-    capacity: int | None = Field(default=None, gt=0)
-    price_fen_per_hour: int | None = Field(default=None, ge=0)
+    model_config = STRICT
+
+    capacity: int | None = Field(default=None, gt=0, le=MAX_CAPACITY)
+    price_fen_per_hour: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN_PER_HOUR)
     speed: str | None = None
-    power_w: int | None = Field(default=None, gt=0)
+    power_w: int | None = Field(default=None, gt=0, le=MAX_POWER_W)
     domestic: bool | None = None
 
     @field_validator("speed")
@@ -134,9 +149,9 @@ class PoolPublic(PoolBase):
 
 
 class MaintenanceBase(SQLModel):
-    start: datetime = Field(sa_type=UTCDateTime)
-    end: datetime = Field(sa_type=UTCDateTime)
-    capacity_lost: int = Field(gt=0)
+    start: Instant = Field(sa_type=UTCDateTime)
+    end: Instant = Field(sa_type=UTCDateTime)
+    capacity_lost: int = Field(gt=0, le=MAX_CAPACITY)
 
     @model_validator(mode="after")
     def _ordered(self) -> MaintenanceBase:
@@ -154,6 +169,8 @@ class Maintenance(MaintenanceBase, table=True):
 
 class MaintenanceCreate(MaintenanceBase):
     """A maintenance window as an administrator posts it (the pool comes from the path)."""
+
+    model_config = STRICT
 
 
 class MaintenancePublic(MaintenanceBase):
@@ -174,10 +191,14 @@ class Org(OrgBase, table=True):
 
 
 class OrgCreate(OrgBase):
+    model_config = STRICT
+
     id: EntityId
 
 
 class OrgUpdate(SQLModel):
+    model_config = STRICT
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     org_class: OrgClassName | None = None
 
@@ -198,6 +219,8 @@ class User(UserBase, table=True):
 
 
 class UserCreate(UserBase):
+    model_config = STRICT
+
     @model_validator(mode="after")
     def _org_for_sme(self) -> UserCreate:
         if self.role is Role.SME and not self.org_id:

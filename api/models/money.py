@@ -6,12 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import FiniteFloat, model_validator
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
 from api.db import UTCDateTime, utcnow
 from api.models.catalog import EntityId
+from api.models.limits import BIG, MAX_FEN, MAX_RELEASE_HOURS, MAX_WEIGHT, STRICT, Instant
 
 
 class EntryKind(StrEnum):
@@ -24,8 +25,8 @@ class EntryKind(StrEnum):
 class VoucherBase(SQLModel):
     org_id: str = Field(foreign_key="org.id", index=True, max_length=64)
     ratio_pct: int = Field(ge=1, le=100)
-    valid_from: datetime = Field(sa_type=UTCDateTime)
-    valid_until: datetime = Field(sa_type=UTCDateTime)
+    valid_from: Instant = Field(sa_type=UTCDateTime)
+    valid_until: Instant = Field(sa_type=UTCDateTime)
 
     @model_validator(mode="after")
     def _ordered(self) -> VoucherBase:
@@ -38,18 +39,22 @@ class VoucherBase(SQLModel):
 
 class Voucher(VoucherBase, table=True):
     id: str = Field(primary_key=True, max_length=64)
-    balance_fen: int = Field(ge=0)
+    balance_fen: int = Field(ge=0, le=MAX_FEN, sa_type=BIG)
 
 
 class VoucherCreate(VoucherBase):
+    model_config = STRICT
+
     id: EntityId
-    balance_fen: int = Field(ge=0, description="opening balance, recorded in the ledger as an issue entry")
+    balance_fen: int = Field(ge=0, le=MAX_FEN, description="opening balance, recorded in the ledger as an issue entry")
 
 
 class VoucherUpdate(SQLModel):
+    model_config = STRICT
+
     ratio_pct: int | None = Field(default=None, ge=1, le=100)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
 
 
 class VoucherPublic(VoucherBase):
@@ -62,7 +67,7 @@ class VoucherEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     voucher_id: str = Field(foreign_key="voucher.id", index=True, max_length=64)
-    amount_fen: int
+    amount_fen: int = Field(sa_type=BIG)
     kind: EntryKind
     request_id: str | None = Field(default=None, max_length=64)
     round_id: int | None = None
@@ -86,7 +91,9 @@ class VoucherEntryPublic(SQLModel):
 class AdjustmentCreate(SQLModel):
     """A manual credit (> 0) or debit (< 0); a debit never takes the balance below zero."""
 
-    amount_fen: int = Field(description="fen; negative to debit")
+    model_config = STRICT
+
+    amount_fen: int = Field(ge=-MAX_FEN, le=MAX_FEN, description="fen; negative to debit")
     note: str = Field(default="", max_length=500)
 
     @model_validator(mode="after")
@@ -106,10 +113,10 @@ class VoucherBalance(SQLModel):
 
 
 class ProgrammeBase(SQLModel):
-    voucher_budget_fen: int = Field(ge=0)
+    voucher_budget_fen: int = Field(ge=0, le=MAX_FEN, sa_type=BIG)
     domestic_bonus_pct: int = Field(default=0, ge=0, le=100)
     green_bonus_pct: int = Field(default=0, ge=0, le=100)
-    green_share_threshold: float = Field(default=0.5, ge=0, le=1)
+    green_share_threshold: FiniteFloat = Field(default=0.5, ge=0, le=1)
 
 
 class Programme(ProgrammeBase, table=True):
@@ -124,10 +131,12 @@ class Programme(ProgrammeBase, table=True):
 
 
 class ProgrammeUpdate(SQLModel):
-    voucher_budget_fen: int | None = Field(default=None, ge=0)
+    model_config = STRICT
+
+    voucher_budget_fen: int | None = Field(default=None, ge=0, le=MAX_FEN)
     domestic_bonus_pct: int | None = Field(default=None, ge=0, le=100)
     green_bonus_pct: int | None = Field(default=None, ge=0, le=100)
-    green_share_threshold: float | None = Field(default=None, ge=0, le=1)
+    green_share_threshold: FiniteFloat | None = Field(default=None, ge=0, le=1)
 
 
 class ProgrammePublic(ProgrammeBase):
@@ -145,18 +154,18 @@ CLASS_NAMES = ("sme", "large", "research", "key_project")
 
 class PolicyBase(SQLModel):
     sme_reserve_pct: int = Field(ge=0, le=100)
-    reserve_release_hours: int = Field(ge=0)
+    reserve_release_hours: int = Field(ge=0, le=MAX_RELEASE_HOURS)
     class_weights: dict[str, float] = Field(sa_type=JSON)
-    carbon_weight_per_kg: float = Field(ge=0)
-    delay_weight_per_slot: float = Field(default=0.0005, ge=0, lt=1)
+    carbon_weight_per_kg: FiniteFloat = Field(ge=0, le=MAX_WEIGHT)
+    delay_weight_per_slot: FiniteFloat = Field(default=0.0005, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _weights(self) -> PolicyBase:
         for name, weight in self.class_weights.items():
             if name not in CLASS_NAMES:
                 raise ValueError(f"class_weights.{name}: unknown class; allowed: {', '.join(CLASS_NAMES)}")
-            if weight < 0:
-                raise ValueError(f"class_weights.{name}: must be >= 0")
+            if not 0 <= weight <= MAX_WEIGHT:  # also refuses NaN
+                raise ValueError(f"class_weights.{name}: must be a number from 0 to {MAX_WEIGHT:g}")
         missing = [name for name in CLASS_NAMES if name not in self.class_weights]
         if missing:
             raise ValueError(f"class_weights: missing {', '.join(missing)}")
@@ -173,6 +182,7 @@ class PolicyVersion(PolicyBase, table=True):
 
 class PolicyCreate(PolicyBase):
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -183,7 +193,7 @@ class PolicyCreate(PolicyBase):
                     "delay_weight_per_slot": 0.0005,
                 }
             ]
-        }
+        },
     }
 
 
@@ -196,3 +206,15 @@ class PolicyPublic(PolicyBase):
 def model_dump_changes(update: SQLModel) -> dict[str, Any]:
     """The fields an update model actually sets."""
     return update.model_dump(exclude_unset=True)
+
+
+class MoneyAudit(SQLModel):
+    """The money reconciliation (``api.reconcile``): whether it holds, and each problem it found."""
+
+    ok: bool
+    num_problems: int
+    problems: list[str]
+    vouchers_checked: int
+    live_subsidy_fen: int
+    subsidy_paid_fen: int
+    voucher_budget_fen: int

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from sqlmodel import Field, SQLModel
 
 from api.models.catalog import MaintenanceCreate, PoolCreate
+from api.models.limits import MAX_CAPACITY, MAX_FEN
 
 
 class QuoteOption(SQLModel):
@@ -35,7 +37,7 @@ class Quote(SQLModel):
 
 
 class Outage(MaintenanceCreate):
-    pool_id: str
+    pool_id: str = Field(max_length=64)
 
 
 class WhatIfCreate(SQLModel):
@@ -43,13 +45,16 @@ class WhatIfCreate(SQLModel):
 
     sme_reserve_pct: int | None = Field(default=None, ge=0, le=100)
     voucher_ratio_pct: int | None = Field(default=None, ge=1, le=100, description="applied to every voucher")
-    voucher_budget_fen: int | None = Field(default=None, ge=0)
-    pool_capacity: dict[str, int] = Field(default_factory=dict, description="pool id -> new capacity")
+    voucher_budget_fen: int | None = Field(default=None, ge=0, le=MAX_FEN)
+    pool_capacity: dict[Annotated[str, Field(max_length=64)], Annotated[int, Field(ge=0, le=MAX_CAPACITY)]] = Field(
+        default_factory=dict, description="pool id -> new capacity"
+    )
     outages: list[Outage] = Field(default_factory=list)
     new_pools: list[PoolCreate] = Field(default_factory=list)
     time_limit_s: float = Field(default=10.0, gt=0, le=600)
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -67,5 +72,5 @@ class WhatIfCreate(SQLModel):
                     "time_limit_s": 10,
                 }
             ]
-        }
+        },
     }

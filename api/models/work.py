@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from api.db import UTCDateTime, utcnow
 from api.models.catalog import EntityId
+from api.models.limits import BIG, MAX_ACCELERATORS, MAX_CNY, MAX_HOURS, Instant
 
 
 class RequestStatus(StrEnum):
@@ -27,10 +28,10 @@ class RequestStatus(StrEnum):
 class RequestBase(SQLModel):
     """The fields of ``requests.csv``; ``accelerator_types`` and ``sites`` are ``;``-separated or ``*``."""
 
-    accelerators: int = Field(gt=0, le=100_000)
-    duration_hours: int = Field(gt=0, le=100_000)
-    earliest_start: datetime = Field(sa_type=UTCDateTime)
-    deadline: datetime = Field(sa_type=UTCDateTime)
+    accelerators: int = Field(gt=0, le=MAX_ACCELERATORS)
+    duration_hours: int = Field(gt=0, le=MAX_HOURS)
+    earliest_start: Instant = Field(sa_type=UTCDateTime)
+    deadline: Instant = Field(sa_type=UTCDateTime)
     accelerator_types: str = Field(default="*", min_length=1, max_length=500)
     sites: str = Field(default="*", min_length=1, max_length=500)
     voucher_id: str | None = Field(default=None, max_length=64)
@@ -52,7 +53,7 @@ class ComputeRequest(RequestBase, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     org_id: str = Field(foreign_key="org.id", index=True, max_length=64)
-    max_cost_fen: int | None = None
+    max_cost_fen: int | None = Field(default=None, sa_type=BIG)
     status: RequestStatus = Field(default=RequestStatus.PENDING, index=True)
     reason_code: str | None = Field(default=None, max_length=64)
     reason: str | None = Field(default=None, max_length=500)
@@ -65,10 +66,13 @@ class ComputeRequest(RequestBase, table=True):
 
 class RequestCreate(RequestBase):
     request_id: EntityId | None = Field(default=None, description="generated when left out")
-    org_id: str | None = Field(default=None, description="administrators only; an SME submits for its own")
-    max_cost_cny: Decimal | None = Field(default=None, ge=0, decimal_places=2)
+    org_id: str | None = Field(
+        default=None, max_length=64, description="administrators only; an SME submits for its own"
+    )
+    max_cost_cny: Decimal | None = Field(default=None, ge=0, le=MAX_CNY, decimal_places=2)
 
     model_config = {
+        "extra": "forbid",
         "json_schema_extra": {
             "examples": [
                 {
@@ -82,7 +86,7 @@ class RequestCreate(RequestBase):
                     "voucher_id": "v-sme-001",
                 }
             ]
-        }
+        },
     }
 
 
@@ -117,11 +121,11 @@ class Allocation(SQLModel, table=True):
     accelerators: int
     start: datetime = Field(sa_type=UTCDateTime)
     end: datetime = Field(sa_type=UTCDateTime)
-    cost_fen: int
-    subsidy_fen: int = 0
+    cost_fen: int = Field(sa_type=BIG)
+    subsidy_fen: int = Field(default=0, sa_type=BIG)
     voucher_id: str | None = Field(default=None, max_length=64)
-    energy_wh: int = 0
-    co2_g: int = 0
+    energy_wh: int = Field(default=0, sa_type=BIG)
+    co2_g: int = Field(default=0, sa_type=BIG)
     status: AllocationStatus = Field(default=AllocationStatus.ALLOCATED, index=True)
 
 
@@ -182,8 +186,9 @@ class AllocationRound(SQLModel, table=True):
     wall_time_s: float | None = None
     requests_considered: int = 0
     placed: int = 0
-    subsidy_fen: int = 0
+    subsidy_fen: int = Field(default=0, sa_type=BIG)
     kpis: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    money_problems: int | None = Field(default=None, description="what the reconciliation found at its commit")
     error: str | None = Field(default=None, max_length=2000)
 
 
@@ -210,6 +215,7 @@ class RoundPublic(SQLModel):
     placed: int
     subsidy_fen: int
     kpis: dict[str, Any] | None
+    money_problems: int | None
     error: str | None
 
 

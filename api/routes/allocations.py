@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from api import crud
 from api import models as m
-from api.deps import CurrentUser, SessionDep, org_scope
+from api.deps import CurrentUser, OptionalIntId, SessionDep, org_scope
 
 router = APIRouter(prefix="/allocations", tags=["allocations"])
 
@@ -42,7 +42,7 @@ def decisions(session: Session, org_id: str | None, round_id: int | None = None)
 
 
 @router.get("", response_model=list[m.Decision], summary="Every request's allocation or reason (SMEs: their own)")
-def list_decisions(session: SessionDep, user: CurrentUser, round_id: int | None = None) -> Any:
+def list_decisions(session: SessionDep, user: CurrentUser, round_id: OptionalIntId = None) -> Any:
     return decisions(session, org_scope(user), round_id)
 
 

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from api import crud
+from api import crud, reconcile
 from api import models as m
-from api.deps import Reader, SessionDep
+from api.deps import Limit, Reader, SessionDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("", response_model=list[m.AuditPublic], summary="Audit log, newest first")
-def audit_log(session: SessionDep, _: Reader, entity: str | None = None, limit: int = 500) -> Any:
+def audit_log(
+    session: SessionDep, _: Reader, entity: Annotated[str | None, Query(max_length=32)] = None, limit: Limit = 500
+) -> Any:
     where = [m.AuditEntry.entity == entity] if entity else []
     return crud.list_rows(session, m.AuditEntry, *where, order=m.AuditEntry.id.desc(), limit=limit)
+
+
+@router.get(
+    "/money",
+    response_model=m.MoneyAudit,
+    summary="Reconcile the money: voucher balances against ledgers, live subsidy against paid and budget",
+)
+def audit_money(session: SessionDep, _: Reader) -> Any:
+    return reconcile.reconcile(session)

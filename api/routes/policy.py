@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from api import crud, mapping
 from api import models as m
-from api.catalog import latest_policy
+from api.catalog import latest_policy, lock_version
 from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
 
 router = APIRouter(tags=["policy"])
@@ -48,7 +48,12 @@ def programme(session: SessionDep, _: CurrentUser) -> Any:
 
 @router.patch("/programme", response_model=m.ProgrammePublic, summary="Change the budget or reward rules")
 def change_programme(body: m.ProgrammeUpdate, session: WriteSessionDep, admin: Admin) -> Any:
+    lock_version(session)  # no round commits subsidies until this commits, so what is paid stays put
     row = crud.get_or_404(session, m.Programme, 1, "programme")
-    crud.patch(session, row, body.model_dump(exclude_unset=True), admin.name, "programme")
+    changes = body.model_dump(exclude_unset=True)
+    paid = mapping.subsidy_paid_fen(session)
+    if changes.get("voucher_budget_fen", paid) < paid:
+        raise crud.Conflict("voucher_budget_fen", f"must be at least the {paid} fen the programme has already paid")
+    crud.patch(session, row, changes, admin.name, "programme")
     session.commit()
     return _programme_public(session, row)

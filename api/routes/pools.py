@@ -8,7 +8,7 @@ from fastapi import status
 
 from api import crud
 from api import models as m
-from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+from api.deps import Admin, CurrentUser, IntId, SessionDep, WriteSessionDep
 from api.routes.catalog import catalog_router
 
 router = catalog_router("pool", m.Pool, m.PoolCreate, m.PoolUpdate, m.PoolPublic)
@@ -36,7 +36,7 @@ def add_maintenance(pool_id: str, body: m.MaintenanceCreate, session: WriteSessi
 
 
 @router.delete("/{pool_id}/maintenance/{window_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove_maintenance(pool_id: str, window_id: int, session: WriteSessionDep, admin: Admin) -> None:
+def remove_maintenance(pool_id: str, window_id: IntId, session: WriteSessionDep, admin: Admin) -> None:
     row = crud.get_or_404(session, m.Maintenance, window_id, "maintenance")
     if row.pool_id != pool_id:
         raise crud.NotFound("maintenance", window_id)

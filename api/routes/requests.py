@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from api import crud, mapping
 from api import models as m
 from api.db import read_session, utcnow
-from api.deps import Credentials, CurrentUser, SessionDep, WriteSessionDep, authenticate, org_scope
+from api.deps import Credentials, CurrentUser, Limit, SessionDep, WriteSessionDep, authenticate, org_scope
+from scheduler.parse import cny_to_fen
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 
@@ -43,7 +44,7 @@ async def submit(
     request: Request,
     response: Response,
     credentials: Credentials,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Any:
     # All the blocking work in one call on the thread pool: each hop between the event loop and a worker thread
     # (a sync dependency, a sync route, validating a sync route's answer) costs about as much CPU as the checks.
@@ -66,7 +67,7 @@ def _submit(
     if idempotency_key or body.request_id:
         with read_session(state.engine) as session:
             if idempotency_key and (earlier := crud.by_idempotency_key(session, org_id, idempotency_key)):
-                return False, earlier
+                return False, _repeat(earlier, body)
             if body.request_id and session.get(m.ComputeRequest, body.request_id) is not None:
                 raise crud.Conflict("request_id", f"request {body.request_id!r} already exists")
     request_id = body.request_id or f"r-{uuid.uuid4().hex[:16]}"
@@ -94,13 +95,31 @@ def _submit(
             earlier = crud.by_idempotency_key(session, org_id, idempotency_key)
         if earlier is None:
             raise
-        return False, earlier
+        return False, _repeat(earlier, body)
     return True, row
+
+
+def _repeat(earlier: m.ComputeRequest, body: m.RequestCreate) -> m.ComputeRequest:
+    """The request an ``Idempotency-Key`` created, if ``body`` asks for the same one (datetimes compared as
+    instants, whatever their offsets); a key reused for another request is a conflict (Stripe's rule)."""
+    mine = body.model_dump(include=set(m.RequestBase.model_fields))
+    differ = sorted(name for name, value in mine.items() if getattr(earlier, name) != value)
+    if body.request_id not in (None, earlier.id):
+        differ.append("request_id")
+    max_cost_fen = None if body.max_cost_cny is None else cny_to_fen(str(body.max_cost_cny), "max_cost_cny")
+    if earlier.max_cost_fen != max_cost_fen:
+        differ.append("max_cost_cny")
+    if differ:
+        raise crud.Conflict(
+            "Idempotency-Key",
+            f"already used for request {earlier.id} with other values ({', '.join(differ)}); use a new key",
+        )
+    return earlier
 
 
 @router.get("", response_model=list[m.RequestPublic], summary="List requests (an SME sees its own)")
 def list_requests(
-    session: SessionDep, user: CurrentUser, status: m.RequestStatus | None = None, limit: int = 1000
+    session: SessionDep, user: CurrentUser, status: m.RequestStatus | None = None, limit: Limit = 1000
 ) -> Any:
     where = []
     if (org := org_scope(user)) is not None:
@@ -119,7 +138,6 @@ def get_request(request_id: str, session: SessionDep, user: CurrentUser) -> Any:
 def cancel(request_id: str, session: WriteSessionDep, user: CurrentUser) -> Any:
     if user.role is m.Role.AUDITOR:
         raise crud.Forbidden("auditors have read-only access")
-    row = crud.visible_request(session, request_id, org_scope(user))
-    crud.cancel_request(session, row, user.name, utcnow())
+    row = crud.cancel_request(session, request_id, org_scope(user), user.name, utcnow())
     session.commit()
     return row

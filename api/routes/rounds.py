@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api import crud, jobs
 from api import models as m
-from api.deps import Admin, EngineDep, Reader, SessionDep, SettingsDep
+from api.deps import Admin, EngineDep, IntId, Limit, Reader, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 
@@ -27,10 +27,10 @@ def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin) -> Any:
 
 
 @router.get("", response_model=list[m.RoundPublic], summary="Rounds with their KPIs, newest first")
-def list_rounds(session: SessionDep, _: Reader, limit: int = 100) -> Any:
+def list_rounds(session: SessionDep, _: Reader, limit: Limit = 100) -> Any:
     return crud.list_rows(session, m.AllocationRound, order=m.AllocationRound.id.desc(), limit=limit)
 
 
 @router.get("/{round_id}", response_model=m.RoundPublic, summary="One round")
-def get_round(round_id: int, session: SessionDep, _: Reader) -> Any:
+def get_round(round_id: IntId, session: SessionDep, _: Reader) -> Any:
     return crud.get_or_404(session, m.AllocationRound, round_id, "round")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, status
 from api import crud
 from api import models as m
 from api.auth import hash_token, new_token
-from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+from api.deps import Admin, CurrentUser, IntId, SessionDep, WriteSessionDep
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -38,7 +38,7 @@ def create_user(body: m.UserCreate, session: WriteSessionDep, admin: Admin) -> A
 
 
 @router.post("/{user_id}/token", response_model=m.UserWithToken, summary="Issue a new token (the old one stops)")
-def rotate_token(user_id: int, session: WriteSessionDep, admin: Admin) -> Any:
+def rotate_token(user_id: IntId, session: WriteSessionDep, admin: Admin) -> Any:
     row = crud.get_or_404(session, m.User, user_id, "user")
     token = new_token()
     row.token_hash = hash_token(token)
@@ -49,7 +49,7 @@ def rotate_token(user_id: int, session: WriteSessionDep, admin: Admin) -> Any:
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
-def delete_user(user_id: int, session: WriteSessionDep, admin: Admin) -> None:
+def delete_user(user_id: IntId, session: WriteSessionDep, admin: Admin) -> None:
     row = crud.get_or_404(session, m.User, user_id, "user")
     session.delete(row)
     crud.audit(session, admin.name, "delete", "user", user_id, {"name": row.name})
