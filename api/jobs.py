@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -62,8 +62,10 @@ def _take_lease(engine: Engine, settings: Settings, holder: str, trigger: str) -
         lock = _lock_row(session)
         now = utcnow()
         if lock.holder is not None and lock.acquired_at is not None:
-            if now - lock.acquired_at < timedelta(seconds=settings.lock_stale_s):
+            alive = lock.heartbeat_at or lock.acquired_at
+            if now - alive < timedelta(seconds=settings.lock_stale_s):
                 raise RoundBusy(f"round {lock.round_id} is running (since {lock.acquired_at.isoformat()})")
+            log.warning("round %s: taking over the lease of %s, silent since %s", lock.round_id, lock.holder, alive)
             stale = session.get(m.AllocationRound, lock.round_id) if lock.round_id else None
             if stale is not None and stale.status == m.RoundStatus.RUNNING:
                 stale.status, stale.finished_at = m.RoundStatus.FAILED, now
@@ -77,7 +79,7 @@ def _take_lease(engine: Engine, settings: Settings, holder: str, trigger: str) -
         )
         session.add(record)
         session.flush()
-        lock.holder, lock.round_id, lock.acquired_at = holder, record.id, now
+        lock.holder, lock.round_id, lock.acquired_at, lock.heartbeat_at = holder, record.id, now, now
         session.add(lock)
     return record
 
@@ -85,7 +87,7 @@ def _take_lease(engine: Engine, settings: Settings, holder: str, trigger: str) -
 def _release(session: Session, holder: str) -> None:
     lock = _lock_row(session)
     if lock.holder == holder:
-        lock.holder, lock.round_id, lock.acquired_at = None, None, None
+        lock.holder, lock.round_id, lock.acquired_at, lock.heartbeat_at = None, None, None, None
         session.add(lock)
 
 
@@ -109,6 +111,7 @@ def run_round(
     record = _take_lease(engine, settings, holder, trigger)
     assert record.id is not None  # flushed under the lease
     started = time.perf_counter()
+    beating = _Heartbeat(engine, holder, settings.lock_stale_s / 4)
     try:
         with read_session(engine) as session:
             snap = mapping.snapshot(session, now)
@@ -150,6 +153,36 @@ def run_round(
     except Exception as exc:
         log.exception("round %s failed", record.id)
         return _record_failure(engine, record.id, holder, actor, f"{type(exc).__name__}: {exc}", started)
+    finally:
+        beating.stop()
+
+
+class _Heartbeat:
+    """Renews the round lease's ``heartbeat_at`` every ``every_s`` seconds from a thread of its own while the round
+    runs, so that a lease goes stale within ``lock_stale_s`` of its process dying, however long a round takes."""
+
+    def __init__(self, engine: Engine, holder: str, every_s: float) -> None:
+        self.engine, self.holder, self.every_s = engine, holder, every_s
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="pcs-round-heartbeat", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        table = m.RoundLock.__table__
+        while not self.stopped.wait(self.every_s):
+            try:
+                with write_session(self.engine) as session:
+                    session.execute(
+                        update(table)
+                        .where(table.c.name == "round", table.c.holder == self.holder)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # the next beat tries again; the round itself notices a lost lease
+                log.exception("round lease heartbeat failed")
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
 
 
 @dataclass(frozen=True)

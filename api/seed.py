@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -9,6 +11,8 @@ from api import crud, mapping
 from api import models as m
 from api.auth import hash_token, new_token
 from api.db import write_session
+
+log = logging.getLogger("pcs.seed")
 
 
 def seed_from_scenario(engine: Engine, path: str) -> bool:
@@ -22,19 +26,16 @@ def seed_from_scenario(engine: Engine, path: str) -> bool:
 
 
 def ensure_admin(engine: Engine, token: str = "") -> str | None:
-    """Make sure user ``admin`` exists. With ``token`` it becomes (or stays) admin's token; without, a new
-    admin gets a fresh token, returned once. Returns ``None`` when an admin exists and no token was given."""
+    """Make sure user ``admin`` exists: a new one gets ``token`` (``PCS_ADMIN_TOKEN``) or a fresh token, returned
+    once. An existing admin keeps its token: a restart never undoes a rotation made through the API (a ``token``
+    that differs is ignored, with a warning). Returns ``None`` when the admin already existed."""
     with write_session(engine) as session:
         admin = session.exec(select(m.User).where(m.User.name == "admin")).first()
-        if admin is not None and not token:
+        if admin is not None:
+            if token and admin.token_hash != hash_token(token):
+                log.warning("PCS_ADMIN_TOKEN is ignored: user admin exists and has another token (rotated?)")
             return None
         token = token or new_token()
-        if admin is None:
-            admin = m.User(name="admin", role=m.Role.ADMIN, token_hash=hash_token(token))
-            session.add(admin)
-            crud.audit(session, "seed", "create", "user", "admin", {"role": "admin"})
-        elif admin.token_hash != hash_token(token):
-            admin.token_hash = hash_token(token)
-            session.add(admin)
-            crud.audit(session, "seed", "rotate_token", "user", "admin")
+        session.add(m.User(name="admin", role=m.Role.ADMIN, token_hash=hash_token(token)))
+        crud.audit(session, "seed", "create", "user", "admin", {"role": "admin"})
     return token

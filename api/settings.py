@@ -27,7 +27,8 @@ class Settings:
     round_timeout_s
         A round taking longer than this (snapshot and solve) fails and commits nothing.
     lock_stale_s
-        A round lease older than this is taken to belong to a crashed process and may be taken over.
+        A round lease whose holder has not renewed it (a heartbeat every quarter of this) for this long belongs
+        to a crashed process and is taken over.
     admin_token
         Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
     seed_scenario
@@ -41,7 +42,7 @@ class Settings:
     round_workers: int = 2
     round_seed: int = 0
     round_timeout_s: float = 300.0
-    lock_stale_s: float = 900.0
+    lock_stale_s: float = 60.0
     admin_token: str = field(default="", repr=False)
     seed_scenario: str = ""
     whatif_workers: int = 1

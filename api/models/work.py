@@ -228,6 +228,9 @@ class RoundLock(SQLModel, table=True):
     holder: str | None = Field(default=None, max_length=100)
     round_id: int | None = None
     acquired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    heartbeat_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="the holder's last sign of life"
+    )
 
 
 class AuditEntry(SQLModel, table=True):

@@ -9,6 +9,7 @@ from sqlmodel import func, select, text
 
 from api import models as m
 from api import reports
+from api.db import utcnow
 from api.deps import SessionDep
 
 router = APIRouter(tags=["health"])
@@ -45,6 +46,19 @@ def metrics(session: SessionDep) -> Response:
             "pcs_last_round_duration_seconds", "Wall time of the last committed round.", last.wall_time_s or 0.0
         )
         lines += _gauge("pcs_last_round_placed", "Requests placed by the last committed round.", last.placed)
+    lock = session.get(m.RoundLock, "round")
+    held = lock is not None and lock.holder is not None and lock.acquired_at is not None
+    now = utcnow()
+    lines += _gauge(
+        "pcs_round_lease_age_seconds",
+        "How long the running round has held its lease (0: no round is running).",
+        (now - lock.acquired_at).total_seconds() if held else 0.0,
+    )
+    lines += _gauge(
+        "pcs_round_lease_silence_seconds",
+        "Since the running round's last heartbeat; past lock_stale_s its process is taken to be dead.",
+        (now - (lock.heartbeat_at or lock.acquired_at)).total_seconds() if held else 0.0,
+    )
     counts = session.exec(select(m.AllocationRound.status, func.count()).group_by(m.AllocationRound.status)).all()
     lines += ["# HELP pcs_rounds_total Allocation rounds by outcome.", "# TYPE pcs_rounds_total counter"]
     lines += [f'pcs_rounds_total{{status="{s.value}"}} {n}' for s, n in counts]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, status
+from sqlmodel import select
 
 from api import crud
 from api import models as m
@@ -51,6 +52,11 @@ def rotate_token(user_id: IntId, session: WriteSessionDep, admin: Admin) -> Any:
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a user")
 def delete_user(user_id: IntId, session: WriteSessionDep, admin: Admin) -> None:
     row = crud.get_or_404(session, m.User, user_id, "user")
+    if row.role is m.Role.ADMIN:
+        # every admin row locked: two admins deleting each other at once cannot both pass
+        admins = session.exec(select(m.User.id).where(m.User.role == m.Role.ADMIN).with_for_update()).all()
+        if len(admins) <= 1:
+            raise crud.Conflict("user_id", "the last administrator cannot be deleted; create another first")
     session.delete(row)
     crud.audit(session, admin.name, "delete", "user", user_id, {"name": row.name})
     session.commit()

@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from api import models as m
 from api.auth import hash_token
-from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, make_user, request_body
+from api.seed import ensure_admin
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, make_user, request_body
 
 
 @pytest.fixture
@@ -247,3 +248,22 @@ def test_bad_admin_input_names_field_and_writes_nothing(client: TestClient, path
     assert field in [d["field"] for d in response.json()["detail"]], response.json()
     assert len(client.get("/audit", headers=ADMIN).json()) == before
     assert client.get("/vouchers/v-a", headers=ADMIN).json()["voucher"]["balance_fen"] == 200000
+
+
+def test_the_last_administrator_cannot_be_deleted(client: TestClient) -> None:
+    admins = [u for u in client.get("/users", headers=ADMIN).json() if u["role"] == "admin"]
+    assert len(admins) == 1
+    response = client.delete(f"/users/{admins[0]['id']}", headers=ADMIN)
+    assert response.status_code == 409 and response.json()["detail"][0]["field"] == "user_id"
+    second = make_user(client, "deputy", "admin")
+    assert client.delete(f"/users/{admins[0]['id']}", headers=second).status_code == 204
+    (deputy,) = [u for u in client.get("/users", headers=second).json() if u["role"] == "admin"]
+    assert client.delete(f"/users/{deputy['id']}", headers=second).status_code == 409
+
+
+def test_a_restart_never_undoes_a_rotation_of_the_admin_token(client: TestClient, engine: Engine) -> None:
+    (admin,) = [u for u in client.get("/users", headers=ADMIN).json() if u["name"] == "admin"]
+    rotated = client.post(f"/users/{admin['id']}/token", headers=ADMIN).json()["token"]
+    assert ensure_admin(engine, ADMIN_TOKEN) is None  # what a restart with PCS_ADMIN_TOKEN does
+    assert client.get("/users/me", headers=bearer(rotated)).status_code == 200
+    assert client.get("/users/me", headers=ADMIN).status_code == 401

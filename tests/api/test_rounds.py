@@ -310,3 +310,39 @@ def test_ledger_always_sums_to_balance(client: TestClient, engine: Engine, setti
         assert_ledgers_balance(engine)
     programme = client.get("/programme", headers=ADMIN).json()
     assert programme["budget_left_fen"] >= 0
+
+
+def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_over(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lease goes stale ``lock_stale_s`` after its holder's last heartbeat, not after its start: a round that
+    solves for longer than that keeps it, and the lease of a process that stopped beating is taken over."""
+    submit_some(client, 2)
+    quick = dataclasses.replace(settings, lock_stale_s=0.4)
+    real, seen = mapping.solve_snapshot, []
+
+    def slow(*args: Any) -> Any:
+        if seen:  # the probe's own round, if it took the lease over
+            return real(*args)
+        time.sleep(1.2)  # three stale periods: only the heartbeat keeps the lease
+        text = client.get("/metrics").text
+        (age,) = [line.split()[1] for line in text.splitlines() if line.startswith("pcs_round_lease_age_seconds ")]
+        seen.append(float(age))
+        try:
+            jobs.run_round(engine, quick)
+            seen.append("took over")
+        except jobs.RoundBusy:
+            seen.append("busy")
+        return real(*args)
+
+    monkeypatch.setattr(mapping, "solve_snapshot", slow)
+    assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
+    assert seen[0] >= 1.0 and seen[1] == "busy"
+    monkeypatch.undo()
+    with write_session(engine) as session:  # a holder that died: acquired long ago, no beat since
+        lock = session.get(m.RoundLock, "round")
+        lock.holder, lock.acquired_at = "dead-process", utcnow() - timedelta(seconds=1)
+        lock.heartbeat_at = lock.acquired_at
+        session.add(lock)
+    assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
+    assert "pcs_round_lease_age_seconds 0.0" in client.get("/metrics").text
