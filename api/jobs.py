@@ -107,11 +107,34 @@ def run_round(
         When another round (in this or another process) holds the lease; nothing is written then.
     """
     now = now or utcnow()
-    holder = _holder()
+    return finish_round(engine, settings, start_round(engine, settings, trigger), actor=actor, now=now)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A round that holds the lease (its record is ``running``) and keeps it alive by its heartbeat."""
+
+    record: m.AllocationRound
+    holder: str
+    started: float
+    beating: _Heartbeat
+
+
+def start_round(engine: Engine, settings: Settings, trigger: str = "schedule") -> Lease:
+    """Take the round lease and start its heartbeat; raises :class:`RoundBusy` (writing nothing) when it is held."""
+    holder, started = _holder(), time.perf_counter()
     record = _take_lease(engine, settings, holder, trigger)
     assert record.id is not None  # flushed under the lease
-    started = time.perf_counter()
-    beating = _Heartbeat(engine, holder, settings.lock_stale_s / 4)
+    return Lease(record, holder, started, _Heartbeat(engine, holder, settings.lock_stale_s / 4))
+
+
+def finish_round(
+    engine: Engine, settings: Settings, lease: Lease, *, actor: str = "scheduler", now: datetime | None = None
+) -> m.AllocationRound:
+    """Snapshot, solve, re-check and commit the round ``lease`` started; its record, ``committed`` or ``failed``."""
+    now = now or utcnow()
+    record, holder, started, beating = lease.record, lease.holder, lease.started, lease.beating
+    assert record.id is not None
     try:
         with read_session(engine) as session:
             snap = mapping.snapshot(session, now)
@@ -148,7 +171,7 @@ def run_round(
             row.wall_time_s = time.perf_counter() - started
             session.add(row)
             _release(session, holder)
-            crud.audit(session, actor, "commit", "round", row.id, {"placed": row.placed, "trigger": trigger})
+            crud.audit(session, actor, "commit", "round", row.id, {"placed": row.placed, "trigger": record.trigger})
         return row
     except Exception as exc:
         log.exception("round %s failed", record.id)
@@ -338,6 +361,7 @@ class Background:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine, self.settings = engine, settings
         self.executor = ThreadPoolExecutor(max_workers=settings.whatif_workers, thread_name_prefix="pcs-whatif")
+        self.rounds = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcs-round")
         self.scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
@@ -361,6 +385,14 @@ class Background:
         except RoundBusy as exc:
             log.info("round skipped: %s", exc)
 
+    def submit_round(self, lease: Lease, actor: str) -> None:
+        """Finish a round an administrator started (``POST /rounds`` answers 202 at once; the client polls)."""
+        self.rounds.submit(self._finish_round, lease, actor)
+
+    def _finish_round(self, lease: Lease, actor: str) -> None:
+        record = finish_round(self.engine, self.settings, lease, actor=actor)
+        log.info("round %s %s: %s placed", record.id, record.status.value, record.placed)
+
     def submit_whatif(self, job_id: str) -> None:
         self.executor.submit(run_whatif, self.engine, self.settings, job_id)
 
@@ -368,3 +400,4 @@ class Background:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.rounds.shutdown(wait=True)  # a round in flight commits or fails before the process ends

@@ -310,7 +310,10 @@ async def round_under_load(srv: Server, tokens: list, clients: int, rate: float,
     await asyncio.sleep(lead_s)
     async with httpx.AsyncClient(base_url=srv.base, timeout=600) as client:
         round_started = time.perf_counter()
-        record = (await client.post("/rounds", headers=ADMIN)).json()
+        record = (await client.post("/rounds", headers=ADMIN)).json()  # 202: the round runs in the background
+        while record["status"] == "running":
+            await asyncio.sleep(0.05)
+            record = (await client.get(f"/rounds/{record['id']}", headers=ADMIN)).json()
         round_wall = time.perf_counter() - round_started
     await asyncio.sleep(1.0)
     stop.set()

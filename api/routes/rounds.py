@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from api import crud, jobs
 from api import models as m
@@ -16,14 +16,17 @@ router = APIRouter(prefix="/rounds", tags=["rounds"])
 @router.post(
     "",
     response_model=m.RoundPublic,
-    status_code=status.HTTP_201_CREATED,
-    summary="Run an allocation round now (waits for it; 409 if one is running)",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start an allocation round now: 202 with the running round (poll GET /rounds/{id}); 409 if one runs",
 )
-def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin) -> Any:
+def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin, request: Request, response: Response) -> Any:
     try:
-        return jobs.run_round(engine, settings, trigger="manual", actor=admin.name)
+        lease = jobs.start_round(engine, settings, trigger="manual")
     except jobs.RoundBusy as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    request.app.state.background.submit_round(lease, admin.name)
+    response.headers["Location"] = f"/rounds/{lease.record.id}"
+    return lease.record
 
 
 @router.get("", response_model=list[m.RoundPublic], summary="Rounds with their KPIs, newest first")

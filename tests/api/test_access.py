@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from api import models as m
 from api.auth import hash_token
 from api.seed import ensure_admin
-from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, make_user, request_body
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, make_user, request_body, run_round_now
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_auditor_reads_rounds_decisions_ledger_and_audit_but_writes_nothing(
     client: TestClient, smes: tuple[dict, dict]
 ) -> None:
     auditor = make_user(client, "audrey", "auditor")
-    client.post("/rounds", headers=ADMIN)
+    run_round_now(client)
     assert len(client.get("/rounds", headers=auditor).json()) == 1
     assert len(client.get("/allocations", headers=auditor).json()) == 3
     assert client.get("/vouchers/v-b/ledger", headers=auditor).status_code == 200

@@ -17,7 +17,7 @@ from api.db import utcnow
 from api.group_commit import SubmissionWriter
 from api.models.limits import MAX_FEN
 from tests.api.test_requests import count
-from tests.api.tiny import ADMIN, at, make_user, request_body
+from tests.api.tiny import ADMIN, at, make_user, request_body, run_round_now
 
 BIG_INT = "404451988718962606080"  # beyond 64 bits
 
@@ -126,7 +126,7 @@ def test_money_is_64_bit_on_every_backend(client: TestClient, engine: Engine) ->
 
 
 def test_the_budget_cannot_drop_below_what_was_paid(client: TestClient) -> None:
-    assert client.post("/rounds", headers=ADMIN).json()["status"] == "committed"
+    assert run_round_now(client)["status"] == "committed"
     paid = client.get("/programme", headers=ADMIN).json()["subsidy_paid_fen"]
     assert paid > 0
     response = client.patch("/programme", headers=ADMIN, json={"voucher_budget_fen": paid - 1})

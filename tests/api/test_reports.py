@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from api.reports import COLUMNS
 from tests.api.test_rounds import state
-from tests.api.tiny import ADMIN, SLOTS, at, make_user
+from tests.api.tiny import ADMIN, SLOTS, at, make_user, run_round_now
 
 READERS = {
     "csv": pd.read_csv,
@@ -23,7 +23,7 @@ READERS = {
 
 @pytest.mark.parametrize("fmt", sorted(READERS))
 def test_utilisation_report_exports_read_back(client: TestClient, fmt: str) -> None:
-    assert client.post("/rounds", headers=ADMIN).json()["placed"] == 2
+    assert run_round_now(client)["placed"] == 2
     response = client.get(f"/reports/utilisation?format={fmt}", headers=ADMIN)
     assert response.status_code == 200
     frame = READERS[fmt](io.BytesIO(response.content))

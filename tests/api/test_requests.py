@@ -14,7 +14,7 @@ from sqlmodel import Session, func, select
 from api import crud
 from api import models as m
 from api.group_commit import SubmissionWriter
-from tests.api.tiny import ADMIN, at, make_user, request_body
+from tests.api.tiny import at, make_user, request_body, run_round_now
 
 
 def count(engine: Engine, model: type) -> int:
@@ -49,10 +49,9 @@ def test_submit_round_allocation_and_voucher_debit(client: TestClient) -> None:
     submitted = client.post("/requests", headers=sme, json=request_body(voucher_id="v-a", request_id="mine"))
     assert submitted.status_code == 201, submitted.text
     assert submitted.json()["status"] == "pending"
-    round_ = client.post("/rounds", headers=ADMIN)
-    assert round_.status_code == 201, round_.text
-    assert round_.json()["status"] == "committed"
-    assert round_.json()["placed"] == 3 and round_.json()["inputs_hash"]
+    round_ = run_round_now(client)
+    assert round_["status"] == "committed"
+    assert round_["placed"] == 3 and round_["inputs_hash"]
     decision = client.get("/allocations/mine", headers=sme).json()
     assert decision["status"] == "allocated"
     allocation = decision["allocation"]
@@ -61,7 +60,7 @@ def test_submit_round_allocation_and_voucher_debit(client: TestClient) -> None:
     assert ledger["voucher"]["balance_fen"] == 200000 - allocation["subsidy_fen"]
     assert ledger["ledger_sum_fen"] == ledger["voucher"]["balance_fen"]
     assert [e["kind"] for e in ledger["entries"]] == ["issue", "subsidy"]
-    assert client.get("/requests/mine", headers=sme).json()["decided_round_id"] == round_.json()["id"]
+    assert client.get("/requests/mine", headers=sme).json()["decided_round_id"] == round_["id"]
 
 
 def test_idempotency_key_creates_once(client: TestClient) -> None:
@@ -105,7 +104,7 @@ def test_cancel_pending_and_allocated_refunds_subsidy(client: TestClient) -> Non
     client.post("/requests", headers=sme, json=request_body(request_id="one", voucher_id="v-a"))
     client.post("/requests", headers=sme, json=request_body(request_id="two"))
     assert client.post("/requests/two/cancel", headers=sme).json()["status"] == "cancelled"
-    assert client.post("/rounds", headers=ADMIN).json()["status"] == "committed"
+    assert run_round_now(client)["status"] == "committed"
     assert client.get("/requests/two", headers=sme).json()["status"] == "cancelled"
     subsidy = client.get("/allocations/one", headers=sme).json()["allocation"]["subsidy_fen"]
     assert client.post("/requests/one/cancel", headers=sme).json()["status"] == "cancelled"
@@ -122,7 +121,7 @@ def test_rejected_and_pending_requests_carry_a_reason(client: TestClient) -> Non
     for i in range(4):
         body = request_body(request_id=f"full{i}", accelerators=16, accelerator_types="A800", deadline=at(8))
         assert client.post("/requests", headers=sme, json=body).status_code == 201
-    client.post("/rounds", headers=ADMIN)
+    run_round_now(client)
     decisions = {d["request_id"]: d for d in client.get("/allocations", headers=sme).json()}
     unplaced = [d for d in decisions.values() if d["allocation"] is None]
     assert len(unplaced) == 3

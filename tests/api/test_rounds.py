@@ -20,7 +20,7 @@ from api import crud, jobs, mapping
 from api import models as m
 from api.db import make_engine, utcnow, write_session
 from api.settings import Settings
-from tests.api.tiny import ADMIN, at, make_user, request_body
+from tests.api.tiny import ADMIN, at, make_user, request_body, run_round_now
 
 
 def state(engine: Engine) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def test_a_busy_round_is_a_409_over_http(client: TestClient, engine: Engine, set
         lock = session.get(m.RoundLock, "round")
         lock.acquired_at = utcnow() - timedelta(seconds=settings.lock_stale_s + 1)
         session.add(lock)
-    assert client.post("/rounds", headers=ADMIN).json()["status"] == "committed"
+    assert run_round_now(client)["status"] == "committed"
 
 
 def test_committed_allocations_never_move(client: TestClient, engine: Engine, settings: Settings) -> None:
@@ -237,7 +237,7 @@ def test_committed_allocations_never_move(client: TestClient, engine: Engine, se
 
 def test_lifecycle_moves_allocations_to_running_and_completed(client: TestClient, engine: Engine) -> None:
     submit_some(client, 1)
-    client.post("/rounds", headers=ADMIN)
+    run_round_now(client)
     with write_session(engine) as session:
         allocation = session.exec(select(m.Allocation).where(m.Allocation.request_id == "q0")).one()
         crud.advance_lifecycle(session, allocation.start)

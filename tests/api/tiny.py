@@ -3,6 +3,7 @@ the whole horizon lies ahead of the clock; and helpers that speak to the API."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,15 @@ def make_user(client: Any, name: str, role: str, org_id: str | None = None) -> d
     response = client.post("/users", headers=ADMIN, json={"name": name, "role": role, "org_id": org_id})
     assert response.status_code == 201, response.text
     return bearer(response.json()["token"])
+
+
+def run_round_now(client: Any, timeout_s: float = 120.0) -> dict[str, Any]:
+    """Start a round over the API (``POST /rounds`` answers 202 at once) and poll it until it has ended."""
+    response = client.post("/rounds", headers=ADMIN)
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/rounds/{response.json()['id']}"
+    deadline = time.monotonic() + timeout_s
+    while (record := client.get(response.headers["Location"], headers=ADMIN).json())["status"] == "running":
+        assert time.monotonic() < deadline, f"round {record['id']} still running after {timeout_s} s"
+        time.sleep(0.05)
+    return record
