@@ -41,4 +41,4 @@ bench-api: $(STAMP)
 	$(BIN)/python bench/api_load.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis pcs.db pcs.db-wal pcs.db-shm pcs.db-writers.lock
+	rm -rf $(VENV) out .pytest_cache .hypothesis pcs.db pcs.db-wal pcs.db-shm pcs.db-writers.lock pcs.db-prepare.lock

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import crud, jobs, mapping
 from api.catalog import CatalogCache
-from api.db import WRITE, make_engine, migrate
+from api.db import WRITE, make_engine, migrate, preparing
 from api.group_commit import SubmissionWriter
 from api.routes import (
     allocations,
@@ -86,10 +86,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def prepare_database(engine: Engine, settings: Settings) -> None:
     """Migrate the schema, seed an empty database, make sure the admin exists (printing a new admin's token once)."""
-    migrate(engine)
-    if settings.seed_scenario:
-        seed_from_scenario(engine, settings.seed_scenario)
-    token = ensure_admin(engine, settings.admin_token)
+    with preparing(engine):
+        migrate(engine)
+        if settings.seed_scenario:
+            seed_from_scenario(engine, settings.seed_scenario)
+        token = ensure_admin(engine, settings.admin_token)
     if token and not settings.admin_token:
         print(f"pcs: admin token (shown once): {token}", flush=True)
 

@@ -144,6 +144,36 @@ def read_session(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+PREPARE_LOCK_KEY = 0x70637370  # "pcsp": the PostgreSQL advisory lock of preparing a database
+
+
+@contextmanager
+def preparing(engine: Engine) -> Iterator[None]:
+    """Hold the database's preparation lock: servers started at once migrate and seed one after the other (the
+    later ones then find the schema current and the data there). PostgreSQL: a session advisory lock on a
+    connection of its own; a SQLite file: an flock of a file beside it; an in-memory database: nothing."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({PREPARE_LOCK_KEY})")
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({PREPARE_LOCK_KEY})")
+                connection.commit()
+        return
+    database = make_url(str(engine.url)).database
+    if not database or database == ":memory:":
+        yield
+        return
+    descriptor = os.open(f"{database}-prepare.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # and with it the flock
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     config = Config()
