@@ -18,6 +18,7 @@ from api import crud, jobs, mapping
 from api.catalog import CatalogCache
 from api.db import WRITE, make_engine, migrate, preparing
 from api.group_commit import SubmissionWriter
+from api.guard import RequestGuard
 from api.routes import (
     allocations,
     audit,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fas
     app = FastAPI(title="pcs: Public Compute Scheduler", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(RequestGuard, settings=settings)
     for module in ROUTERS:
         app.include_router(module.router)
     return app

@@ -33,6 +33,12 @@ class Settings:
         Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
     seed_scenario
         A scenario file that seeds an empty database at start (``make run``); empty for none.
+    max_body_bytes, max_import_bytes
+        The largest request body (``/imports/``: the largest upload), refused with 413 before it is read.
+    max_header_bytes
+        The largest total size of a request's headers (431).
+    body_timeout_s
+        The longest wait for the next part of a request's body (408).
     """
 
     database_url: str = field(default="sqlite:///pcs.db", repr=False)  # may hold a password
@@ -46,6 +52,10 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     seed_scenario: str = ""
     whatif_workers: int = 1
+    max_body_bytes: int = 1 << 20
+    max_import_bytes: int = 64 << 20
+    max_header_bytes: int = 16 << 10
+    body_timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

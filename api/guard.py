@@ -1,0 +1,95 @@
+"""Limits every request meets before the app reads it: header size, body size (from ``Content-Length`` before any
+byte is read, and counted while it streams), a body read timeout, and a bearer token on every request that
+carries a body, so that nobody makes the server buffer and parse a large body without credentials.
+
+A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``): it adds no task or copy per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from api.settings import Settings
+
+Scope = dict[str, Any]
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+# BaseException, not Exception: FastAPI turns any Exception raised while it reads a body into "400: There was an
+# error parsing the body"; these must reach the guard, which answers for them.
+class _BodyTooLarge(BaseException):
+    pass
+
+
+class _BodyTooSlow(BaseException):
+    pass
+
+
+class RequestGuard:
+    """Answers 431, 413, 408, 400 or 401 with the API's ``{field, rule}`` error body, before the route runs."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = self.settings
+        headers = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > settings.max_header_bytes:
+            await _refuse(send, 431, "headers", f"must total at most {settings.max_header_bytes} bytes")
+            return
+        limit = settings.max_import_bytes if scope["path"].startswith("/imports/") else settings.max_body_bytes
+        if scope["method"] in BODY_METHODS:
+            named = dict(headers)
+            if b"authorization" not in named:
+                await _refuse(send, 401, "Authorization", "a request with a body needs a bearer token")
+                return
+            length = named.get(b"content-length")
+            if length is not None and not length.isdigit():
+                await _refuse(send, 400, "Content-Length", "must be a whole number of bytes")
+                return
+            if length is not None and int(length) > limit:
+                await _refuse(send, 413, "body", f"must be at most {limit} bytes")
+                return
+        received, started = 0, False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            try:
+                message = await asyncio.wait_for(receive(), settings.body_timeout_s)
+            except TimeoutError:
+                raise _BodyTooSlow from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked_send(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracked_send)
+        except (_BodyTooLarge, _BodyTooSlow) as error:
+            if started:
+                raise
+            if isinstance(error, _BodyTooLarge):
+                await _refuse(send, 413, "body", f"must be at most {limit} bytes")
+            else:
+                await _refuse(send, 408, "body", f"was not received within {settings.body_timeout_s:g} s")
+
+
+async def _refuse(send: Any, status: int, field: str, rule: str) -> None:
+    body = json.dumps({"detail": [{"field": field, "rule": rule}]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    headers.append((b"connection", b"close"))  # the rest of the body, if any, is never read
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
