@@ -29,7 +29,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from api import crud, mapping, reconcile, whatif
+from api import crud, mapping, reconcile, reports, whatif
 from api import models as m
 from api.catalog import lock_version, stored_version
 from api.db import read_session, utcnow, write_session
@@ -172,6 +172,7 @@ def finish_round(
             session.add(row)
             _release(session, holder)
             crud.audit(session, actor, "commit", "round", row.id, {"placed": row.placed, "trigger": record.trigger})
+        _record_utilisation(engine, row)
         return row
     except Exception as exc:
         log.exception("round %s failed", record.id)
@@ -315,6 +316,18 @@ def _decision(request_id: str, status: m.RequestStatus, reason: Any, round_id: i
         "reason": None if reason is None else reason.sentence,
         "decided_round_id": round_id,
     }
+
+
+def _record_utilisation(engine: Engine, row: m.AllocationRound) -> None:
+    """Store the horizon's utilisation after a committed round, for ``/metrics`` to read rather than compute on
+    every scrape (outside the round's transaction: the report reads every allocation)."""
+    with read_session(engine) as session:
+        ratio = reports.utilisation_ratio(reports.utilisation_frame(session))
+    with write_session(engine) as session:
+        stored = session.get(m.AllocationRound, row.id)
+        if stored is not None:
+            stored.utilisation_ratio = row.utilisation_ratio = ratio
+            session.add(stored)
 
 
 def _record_failure(

@@ -33,6 +33,8 @@ class Settings:
         Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
     seed_scenario
         A scenario file that seeds an empty database at start (``make run``); empty for none.
+    metrics_public
+        Whether ``/metrics`` answers without a token; otherwise an admin's or auditor's bearer token is needed.
     max_body_bytes, max_import_bytes
         The largest request body (``/imports/``: the largest upload), refused with 413 before it is read.
     max_header_bytes
@@ -52,6 +54,7 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     seed_scenario: str = ""
     whatif_workers: int = 1
+    metrics_public: bool = False
     max_body_bytes: int = 1 << 20
     max_import_bytes: int = 64 << 20
     max_header_bytes: int = 16 << 10

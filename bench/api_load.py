@@ -300,7 +300,7 @@ async def round_under_load(srv: Server, tokens: list, clients: int, rate: float,
     """Submissions at ``rate`` per second (open loop) for 3 s, then a round while they go on, over about
     ``pending_target`` pending requests (submitted first, beyond the scenario's own)."""
     async with httpx.AsyncClient(base_url=srv.base, timeout=600) as client:
-        metrics = (await client.get("/metrics")).text
+        metrics = (await client.get("/metrics", headers=ADMIN)).text
     pending = int(next(line.split()[1] for line in metrics.splitlines() if line.startswith("pcs_requests_pending ")))
     created, lead_s = 0, 3.0
     if (missing := pending_target - pending - int(rate * lead_s)) > 0:

@@ -189,6 +189,7 @@ class AllocationRound(SQLModel, table=True):
     subsidy_fen: int = Field(default=0, sa_type=BIG)
     kpis: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     money_problems: int | None = Field(default=None, description="what the reconciliation found at its commit")
+    utilisation_ratio: float | None = Field(default=None, description="the horizon's, after its commit")
     error: str | None = Field(default=None, max_length=2000)
 
 
@@ -216,6 +217,7 @@ class RoundPublic(SQLModel):
     subsidy_fen: int
     kpis: dict[str, Any] | None
     money_problems: int | None
+    utilisation_ratio: float | None
     error: str | None
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from sqlmodel import func, select, text
 
 from api import models as m
-from api import reports
 from api.db import utcnow
-from api.deps import SessionDep
+from api.deps import CatalogDep, Credentials, SessionDep, authenticate
 
 router = APIRouter(tags=["health"])
 
@@ -25,8 +24,24 @@ def _gauge(name: str, help_text: str, value: float, labels: str = "") -> list[st
     return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name}{labels} {value}"]
 
 
-@router.get("/metrics", summary="Prometheus text format", response_class=Response)
+async def metrics_reader(request: Request, catalog: CatalogDep, credentials: Credentials) -> None:
+    """Anyone when ``PCS_METRICS_PUBLIC`` is set; otherwise an administrator or auditor (a bearer token in the
+    scraper's configuration): the figures tell how busy the programme is."""
+    if request.app.state.settings.metrics_public:
+        return
+    user = authenticate(catalog, credentials)
+    if user.role not in (m.Role.ADMIN, m.Role.AUDITOR):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "metrics need the role admin or auditor")
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus text format (admin or auditor unless PCS_METRICS_PUBLIC)",
+    response_class=Response,
+    dependencies=[Depends(metrics_reader)],
+)
 def metrics(session: SessionDep) -> Response:
+    """A few indexed reads: what is costly (the horizon's utilisation) the rounds keep up to date."""
     pending = session.exec(
         select(func.count()).select_from(m.ComputeRequest).where(m.ComputeRequest.status == m.RequestStatus.PENDING)
     ).one()
@@ -62,8 +77,10 @@ def metrics(session: SessionDep) -> Response:
     counts = session.exec(select(m.AllocationRound.status, func.count()).group_by(m.AllocationRound.status)).all()
     lines += ["# HELP pcs_rounds_total Allocation rounds by outcome.", "# TYPE pcs_rounds_total counter"]
     lines += [f'pcs_rounds_total{{status="{s.value}"}} {n}' for s, n in counts]
-    ratio = reports.utilisation_ratio(reports.utilisation_frame(session))
+    ratio = last.utilisation_ratio if last is not None and last.utilisation_ratio is not None else 0.0
     lines += _gauge(
-        "pcs_utilisation_ratio", "Committed accelerator-hours over available ones, programme horizon.", ratio
+        "pcs_utilisation_ratio",
+        "Committed accelerator-hours over available ones, programme horizon, after the last committed round.",
+        ratio,
     )
     return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8")

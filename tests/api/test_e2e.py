@@ -205,5 +205,5 @@ def test_real_server_sme_and_admin_session(server: httpx.Client) -> None:
 
     other = server.post("/users", headers=ADMIN, json={"name": "beta", "role": "sme", "org_id": "sme-b"}).json()
     assert server.get(f"/requests/{request_id}", headers=bearer(other["token"])).status_code == 404
-    metrics = server.get("/metrics").text
+    metrics = server.get("/metrics", headers=ADMIN).text
     assert "pcs_last_round_gap" in metrics and "pcs_utilisation_ratio" in metrics

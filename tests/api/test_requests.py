@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +15,7 @@ from sqlmodel import Session, func, select
 from api import crud
 from api import models as m
 from api.group_commit import SubmissionWriter
-from tests.api.tiny import at, make_user, request_body, run_round_now
+from tests.api.tiny import ADMIN, at, make_user, request_body, run_round_now
 
 
 def count(engine: Engine, model: type) -> int:
@@ -22,11 +23,21 @@ def count(engine: Engine, model: type) -> int:
         return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_health_and_metrics(client: TestClient) -> None:
+def test_health_and_metrics(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.get("/health").json()["status"] == "ok"
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401  # not public unless PCS_METRICS_PUBLIC
+    assert client.get("/metrics", headers=make_user(client, "alpha", "sme", "sme-a")).status_code == 403
+    text = client.get("/metrics", headers=ADMIN).text
     assert "pcs_requests_pending 2" in text
-    assert "# TYPE pcs_utilisation_ratio gauge" in text
+    assert "pcs_utilisation_ratio 0.0" in text  # no round yet
+    record = run_round_now(client)
+    text = client.get("/metrics", headers=ADMIN).text
+    assert record["utilisation_ratio"] > 0 and f"pcs_utilisation_ratio {record['utilisation_ratio']}" in text
+    # kept by the rounds, not computed per scrape
+    monkeypatch.setattr("api.reports.utilisation_frame", lambda _: pytest.fail("computed per scrape"))
+    assert client.get("/metrics", headers=ADMIN).status_code == 200
+    monkeypatch.setattr(client.app.state, "settings", replace(client.app.state.settings, metrics_public=True))
+    assert client.get("/metrics").status_code == 200
 
 
 def test_quote_names_price_entitlement_and_room(client: TestClient) -> None:

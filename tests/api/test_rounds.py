@@ -325,7 +325,7 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
         if seen:  # the probe's own round, if it took the lease over
             return real(*args)
         time.sleep(1.2)  # three stale periods: only the heartbeat keeps the lease
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=ADMIN).text
         (age,) = [line.split()[1] for line in text.splitlines() if line.startswith("pcs_round_lease_age_seconds ")]
         seen.append(float(age))
         try:
@@ -345,4 +345,4 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
         lock.heartbeat_at = lock.acquired_at
         session.add(lock)
     assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
-    assert "pcs_round_lease_age_seconds 0.0" in client.get("/metrics").text
+    assert "pcs_round_lease_age_seconds 0.0" in client.get("/metrics", headers=ADMIN).text
