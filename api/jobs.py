@@ -29,7 +29,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from api import crud, mapping, reconcile, reports, whatif
+from api import crud, mapping, reconcile, reports, whatif_jobs
 from api import models as m
 from api.catalog import lock_version, stored_version
 from api.db import read_session, utcnow, write_session
@@ -345,29 +345,6 @@ def _record_failure(
     return row
 
 
-# ---------------------------------------------------------------- what-if jobs
-
-
-def run_whatif(engine: Engine, settings: Settings, job_id: str, now: datetime | None = None) -> None:
-    """Solve the live state and its variant on copies and store the comparison in the job row."""
-    with write_session(engine) as session:
-        job = crud.get_or_404(session, m.WhatIfJob, job_id)
-        job.status = "running"
-        overrides = dict(job.overrides)
-    try:
-        with read_session(engine) as session:
-            snap = mapping.snapshot(session, now or utcnow())
-        if snap is None:
-            raise RoundFailed("no programme horizon left: nothing to compare")
-        result, error, status = whatif.compare(snap.problem, overrides, settings.round_workers), None, "done"
-    except Exception as exc:
-        result, error, status = None, f"{type(exc).__name__}: {exc}", "failed"
-    with write_session(engine) as session:
-        job = crud.get_or_404(session, m.WhatIfJob, job_id)
-        job.status, job.result, job.error, job.finished_at = status, result, error, utcnow()
-        session.add(job)
-
-
 class Background:
     """The process's periodic rounds (APScheduler) and its what-if worker threads."""
 
@@ -378,6 +355,8 @@ class Background:
         self.scheduler: BackgroundScheduler | None = None
 
     def start(self) -> None:
+        for job_id in whatif_jobs.recover(self.engine):  # queued before a restart; stale ones are failed
+            self.submit_whatif(job_id)
         if self.settings.run_rounds:
             self.scheduler = BackgroundScheduler(timezone="UTC")
             self.scheduler.add_job(
@@ -407,7 +386,7 @@ class Background:
         log.info("round %s %s: %s placed", record.id, record.status.value, record.placed)
 
     def submit_whatif(self, job_id: str) -> None:
-        self.executor.submit(run_whatif, self.engine, self.settings, job_id)
+        self.executor.submit(whatif_jobs.run, self.engine, self.settings, job_id)
 
     def stop(self) -> None:
         if self.scheduler is not None:

@@ -33,6 +33,8 @@ class Settings:
         Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
     seed_scenario
         A scenario file that seeds an empty database at start (``make run``); empty for none.
+    whatif_open_per_admin
+        How many what-ifs one administrator may have queued or running at once (409 beyond).
     metrics_public
         Whether ``/metrics`` answers without a token; otherwise an admin's or auditor's bearer token is needed.
     max_body_bytes, max_import_bytes
@@ -55,6 +57,7 @@ class Settings:
     seed_scenario: str = ""
     whatif_workers: int = 1
     metrics_public: bool = False
+    whatif_open_per_admin: int = 3
     max_body_bytes: int = 1 << 20
     max_import_bytes: int = 64 << 20
     max_header_bytes: int = 16 << 10

@@ -263,6 +263,7 @@ class WhatIfJob(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     status: str = Field(default="queued", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_by: str = Field(default="", max_length=100)
     overrides: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

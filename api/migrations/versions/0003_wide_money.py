@@ -8,7 +8,8 @@ PostgreSQL's ``integer`` is 32-bit: a budget of CNY 21,474,836.48 or more failed
 integers are 64-bit) took it. Every ``*_fen``, ``*_wh`` and ``*_g`` column becomes ``bigint``; SQLite needs no
 change. Rounds record how many problems the money reconciliation found at their commit and the utilisation of
 the horizon after it (which ``/metrics`` reports instead of computing it per scrape), and the round lease
-gets a heartbeat, so that a crashed holder's lease is taken over within a minute.
+gets a heartbeat, so that a crashed holder's lease is taken over within a minute. What-if jobs record when
+they started, so that one whose process died can be told apart from one still running.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ def upgrade() -> None:
                 op.alter_column(table, column, type_=sa.BigInteger(), existing_type=sa.Integer())
     op.add_column("allocation_round", sa.Column("money_problems", sa.Integer(), nullable=True))
     op.add_column("allocation_round", sa.Column("utilisation_ratio", sa.Float(), nullable=True))
+    op.add_column("whatif_job", sa.Column("started_at", api.db.UTCDateTime(timezone=True), nullable=True))
     op.add_column("round_lock", sa.Column("heartbeat_at", api.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("round_lock", "heartbeat_at")
+    op.drop_column("whatif_job", "started_at")
     op.drop_column("allocation_round", "utilisation_ratio")
     op.drop_column("allocation_round", "money_problems")
     if op.get_bind().dialect.name == "postgresql":
