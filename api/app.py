@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,6 +40,8 @@ from api.routes import (
 from api.seed import ensure_admin, seed_from_scenario
 from api.settings import Settings
 
+log = logging.getLogger("pcs.api")
+
 ROUTERS = (health, quotes, requests, allocations, vouchers, sites, pools, orgs, users, policy, rounds)
 ROUTERS += (reports, imports, whatif, audit)
 
@@ -69,6 +72,14 @@ def _validation_error(_: Request, exc: RequestValidationError | ValidationError)
     return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+def _integrity_error(_: Request, error: IntegrityError) -> JSONResponse:
+    """409 without the database's own text (it names tables, constraints and other rows' keys); that goes to
+    the log."""
+    log.warning("integrity error answered 409: %s", str(error.orig).splitlines()[0])
+    rule = "conflicts with stored data: a duplicate id or key, or a reference to something that does not exist"
+    return _errors(status.HTTP_409_CONFLICT, "body", rule)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         RequestValidationError: _validation_error,
@@ -77,9 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
         crud.NotFound: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_404_NOT_FOUND),
         crud.Forbidden: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_403_FORBIDDEN),
         crud.Conflict: lambda _, e: _errors(status.HTTP_409_CONFLICT, e.field, e.rule),
-        IntegrityError: lambda _, e: _errors(
-            status.HTTP_409_CONFLICT, "body", f"conflicts with stored data: {str(e.orig).splitlines()[0]}"
-        ),
+        IntegrityError: _integrity_error,
     }
     for error, handler in handlers.items():
         app.add_exception_handler(error, handler)

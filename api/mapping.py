@@ -269,10 +269,8 @@ def check_request(
     vouchers: tuple[Voucher, ...] = ()
     if create.voucher_id is not None:
         voucher = catalog.vouchers.get(create.voucher_id)
-        if voucher is None:
-            raise InputError("voucher_id", f"unknown voucher {create.voucher_id!r}")
-        if voucher.org_id != org_id:
-            raise InputError("voucher_id", f"voucher {create.voucher_id} belongs to another organisation")
+        if voucher is None or voucher.org_id != org_id:  # one answer for both: nobody learns another's ids
+            raise InputError("voucher_id", f"no voucher {create.voucher_id!r} of organisation {org_id}")
         vouchers = (_voucher(voucher, horizon),)
     sites, pools, policy = catalog_core(catalog, horizon)
     try:

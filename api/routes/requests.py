@@ -69,7 +69,8 @@ def _submit(
             if idempotency_key and (earlier := crud.by_idempotency_key(session, org_id, idempotency_key)):
                 return False, _repeat(earlier, body)
             if body.request_id and session.get(m.ComputeRequest, body.request_id) is not None:
-                raise crud.Conflict("request_id", f"request {body.request_id!r} already exists")
+                # the same answer whoever's it is: an SME learns nothing about another organisation's ids
+                raise crud.Conflict("request_id", "is not available; leave it out to have one generated")
     request_id = body.request_id or f"r-{uuid.uuid4().hex[:16]}"
     now = utcnow()
     problem = mapping.check_request(catalog, body, org_id, request_id, now)

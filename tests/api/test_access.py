@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -267,3 +269,32 @@ def test_a_restart_never_undoes_a_rotation_of_the_admin_token(client: TestClient
     assert ensure_admin(engine, ADMIN_TOKEN) is None  # what a restart with PCS_ADMIN_TOKEN does
     assert client.get("/users/me", headers=bearer(rotated)).status_code == 200
     assert client.get("/users/me", headers=ADMIN).status_code == 401
+
+
+def test_errors_tell_an_sme_nothing_about_another_organisations_ids(client: TestClient) -> None:
+    sme_a = make_user(client, "alpha", "sme", "sme-a")
+    sme_b = make_user(client, "beta", "sme", "sme-b")
+    assert client.post("/requests", headers=sme_b, json=request_body(request_id="theirs")).status_code == 201
+    assert client.post("/requests", headers=sme_a, json=request_body(request_id="mine")).status_code == 201
+
+    def rule(response: Any) -> str:
+        return response.json()["detail"][0]["rule"]
+
+    taken = [client.post("/requests", headers=sme_a, json=request_body(request_id=i)) for i in ("theirs", "mine")]
+    assert [r.status_code for r in taken] == [409, 409] and rule(taken[0]) == rule(taken[1])
+    vouchers = [client.post("/quotes", headers=sme_a, json=request_body(voucher_id=v)) for v in ("v-b", "v-none")]
+    assert [r.status_code for r in vouchers] == [422, 422]
+    assert rule(vouchers[0]).replace("v-b", "X") == rule(vouchers[1]).replace("v-none", "X")
+    for path, unknown_path in (
+        ("/requests/theirs", "/requests/nope"),
+        ("/allocations/theirs", "/allocations/nope"),
+        ("/vouchers/v-b", "/vouchers/nope"),
+        ("/requests/theirs/cancel", "/requests/nope/cancel"),
+    ):
+        method = client.post if path.endswith("cancel") else client.get
+        other, unknown = method(path, headers=sme_a), method(unknown_path, headers=sme_a)
+        assert other.status_code == unknown.status_code == 404
+        unknown_id = unknown_path.split("/")[2]
+        assert other.json()["detail"].replace(path.split("/")[2], "X") == unknown.json()["detail"].replace(
+            unknown_id, "X"
+        )

@@ -191,3 +191,12 @@ def test_one_bad_submission_in_a_batch_fails_alone(client: TestClient, engine: E
     for request_id in ("ok-1", "ok-2"):
         assert client.get(f"/requests/{request_id}", headers=ADMIN).status_code == 200
     assert client.get("/requests/poison", headers=ADMIN).status_code == 404
+
+
+def test_a_database_conflict_is_a_409_without_the_databases_own_words(client: TestClient) -> None:
+    """Two users of one name: the unique key answers, but not with table, constraint or other rows' names."""
+    assert client.post("/users", headers=ADMIN, json={"name": "twin", "role": "auditor"}).status_code == 201
+    response = client.post("/users", headers=ADMIN, json={"name": "twin", "role": "auditor"})
+    assert response.status_code == 409, response.text
+    rule = response.json()["detail"][0]["rule"]
+    assert rule.startswith("conflicts with stored data") and "user" not in rule.lower() and "unique" not in rule.lower()
