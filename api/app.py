@@ -100,7 +100,7 @@ def prepare_database(engine: Engine, settings: Settings) -> None:
         migrate(engine)
         if settings.seed_scenario:
             seed_from_scenario(engine, settings.seed_scenario)
-        token = ensure_admin(engine, settings.admin_token)
+        token = ensure_admin(engine, settings.admin_token, settings.token_ttl_days)
     if token and not settings.admin_token:
         print(f"pcs: admin token (shown once): {token}", flush=True)
 

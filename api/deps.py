@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from api import models as m
 from api.catalog import Catalog
+from api.db import utcnow
 from api.models.limits import MAX_ID, MAX_LIMIT
 from api.settings import Settings
 
@@ -76,6 +77,12 @@ def authenticate(catalog: Catalog, credentials: HTTPAuthorizationCredentials | N
     user = catalog.user(credentials.credentials)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    if user.token_expires_at is not None and user.token_expires_at <= utcnow():
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "token expired: an administrator issues a new one (POST /users/{id}/token)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 

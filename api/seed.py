@@ -10,7 +10,7 @@ from sqlmodel import select
 from api import crud, mapping
 from api import models as m
 from api.auth import hash_token, new_token
-from api.db import write_session
+from api.db import utcnow, write_session
 
 log = logging.getLogger("pcs.seed")
 
@@ -25,7 +25,7 @@ def seed_from_scenario(engine: Engine, path: str) -> bool:
     return True
 
 
-def ensure_admin(engine: Engine, token: str = "") -> str | None:
+def ensure_admin(engine: Engine, token: str = "", ttl_days: float = 0.0) -> str | None:
     """Make sure user ``admin`` exists: a new one gets ``token`` (``PCS_ADMIN_TOKEN``) or a fresh token, returned
     once. An existing admin keeps its token: a restart never undoes a rotation made through the API (a ``token``
     that differs is ignored, with a warning). Returns ``None`` when the admin already existed."""
@@ -36,6 +36,7 @@ def ensure_admin(engine: Engine, token: str = "") -> str | None:
                 log.warning("PCS_ADMIN_TOKEN is ignored: user admin exists and has another token (rotated?)")
             return None
         token = token or new_token()
-        session.add(m.User(name="admin", role=m.Role.ADMIN, token_hash=hash_token(token)))
+        expires = m.token_expiry(utcnow(), ttl_days)
+        session.add(m.User(name="admin", role=m.Role.ADMIN, token_hash=hash_token(token), token_expires_at=expires))
         crud.audit(session, "seed", "create", "user", "admin", {"role": "admin"})
     return token

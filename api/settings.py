@@ -33,6 +33,8 @@ class Settings:
         Created as the token of user ``admin`` at start when given (``PCS_ADMIN_TOKEN``).
     seed_scenario
         A scenario file that seeds an empty database at start (``make run``); empty for none.
+    token_ttl_days
+        A token issued or rotated from now on stops working after this many days (0: never); rotate it before.
     whatif_open_per_admin
         How many what-ifs one administrator may have queued or running at once (409 beyond).
     metrics_public
@@ -58,6 +60,7 @@ class Settings:
     whatif_workers: int = 1
     metrics_public: bool = False
     whatif_open_per_admin: int = 3
+    token_ttl_days: float = 0.0
     max_body_bytes: int = 1 << 20
     max_import_bytes: int = 64 << 20
     max_header_bytes: int = 16 << 10

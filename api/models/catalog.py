@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from fractions import Fraction
 from typing import Annotated
@@ -216,6 +217,12 @@ class UserBase(SQLModel):
 class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     token_hash: str = Field(unique=True, max_length=64)
+    token_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+def token_expiry(now: datetime, ttl_days: float) -> datetime | None:
+    """When a token issued at ``now`` stops working (``PCS_TOKEN_TTL_DAYS``; 0: never)."""
+    return now + timedelta(days=ttl_days) if ttl_days > 0 else None
 
 
 class UserCreate(UserBase):
@@ -230,6 +237,7 @@ class UserCreate(UserBase):
 
 class UserPublic(UserBase):
     id: int
+    token_expires_at: datetime | None = None
 
 
 class UserWithToken(UserPublic):

@@ -10,7 +10,8 @@ from sqlmodel import select
 from api import crud
 from api import models as m
 from api.auth import hash_token, new_token
-from api.deps import Admin, CurrentUser, IntId, SessionDep, WriteSessionDep
+from api.db import utcnow
+from api.deps import Admin, CurrentUser, IntId, SessionDep, SettingsDep, WriteSessionDep
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -26,11 +27,14 @@ def list_users(session: SessionDep, _: Admin) -> Any:
 
 
 @router.post("", response_model=m.UserWithToken, status_code=status.HTTP_201_CREATED, summary="Create a user")
-def create_user(body: m.UserCreate, session: WriteSessionDep, admin: Admin) -> Any:
+def create_user(body: m.UserCreate, session: WriteSessionDep, admin: Admin, settings: SettingsDep) -> Any:
     if body.org_id is not None:
         crud.get_or_404(session, m.Org, body.org_id, "org")
     token = new_token()
-    row = m.User(name=body.name, role=body.role, org_id=body.org_id, token_hash=hash_token(token))
+    expires = m.token_expiry(utcnow(), settings.token_ttl_days)
+    row = m.User(
+        name=body.name, role=body.role, org_id=body.org_id, token_hash=hash_token(token), token_expires_at=expires
+    )
     session.add(row)
     session.flush()
     crud.audit(session, admin.name, "create", "user", row.id, {"name": row.name, "role": row.role.value})
@@ -39,10 +43,10 @@ def create_user(body: m.UserCreate, session: WriteSessionDep, admin: Admin) -> A
 
 
 @router.post("/{user_id}/token", response_model=m.UserWithToken, summary="Issue a new token (the old one stops)")
-def rotate_token(user_id: IntId, session: WriteSessionDep, admin: Admin) -> Any:
+def rotate_token(user_id: IntId, session: WriteSessionDep, admin: Admin, settings: SettingsDep) -> Any:
     row = crud.get_or_404(session, m.User, user_id, "user")
     token = new_token()
-    row.token_hash = hash_token(token)
+    row.token_hash, row.token_expires_at = hash_token(token), m.token_expiry(utcnow(), settings.token_ttl_days)
     session.add(row)
     crud.audit(session, admin.name, "rotate_token", "user", user_id)
     session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any
 
 import pytest
@@ -298,3 +300,19 @@ def test_errors_tell_an_sme_nothing_about_another_organisations_ids(client: Test
         assert other.json()["detail"].replace(path.split("/")[2], "X") == unknown.json()["detail"].replace(
             unknown_id, "X"
         )
+
+
+def test_tokens_expire_after_the_ttl_and_a_rotation_renews_them(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = client.app.state.settings
+    monkeypatch.setattr(client.app.state, "settings", dataclasses.replace(settings, token_ttl_days=1.5 / 86400))
+    created = client.post("/users", headers=ADMIN, json={"name": "brief", "role": "auditor"}).json()
+    assert created["token_expires_at"] is not None
+    assert client.get("/users/me", headers=bearer(created["token"])).status_code == 200
+    time.sleep(1.6)
+    expired = client.get("/users/me", headers=bearer(created["token"]))
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+    renewed = client.post(f"/users/{created['id']}/token", headers=ADMIN).json()
+    assert client.get("/users/me", headers=bearer(renewed["token"])).status_code == 200
+    assert client.get("/users/me", headers=ADMIN).json()["token_expires_at"] is None  # issued with no TTL

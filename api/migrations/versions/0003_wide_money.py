@@ -9,7 +9,7 @@ integers are 64-bit) took it. Every ``*_fen``, ``*_wh`` and ``*_g`` column becom
 change. Rounds record how many problems the money reconciliation found at their commit and the utilisation of
 the horizon after it (which ``/metrics`` reports instead of computing it per scrape), and the round lease
 gets a heartbeat, so that a crashed holder's lease is taken over within a minute. What-if jobs record when
-they started, so that one whose process died can be told apart from one still running.
+they started, so that one whose process died can be told apart from one still running. Tokens can expire.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ def upgrade() -> None:
     op.add_column("allocation_round", sa.Column("money_problems", sa.Integer(), nullable=True))
     op.add_column("allocation_round", sa.Column("utilisation_ratio", sa.Float(), nullable=True))
     op.add_column("whatif_job", sa.Column("started_at", api.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("user", sa.Column("token_expires_at", api.db.UTCDateTime(timezone=True), nullable=True))
     op.add_column("round_lock", sa.Column("heartbeat_at", api.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_column("round_lock", "heartbeat_at")
     op.drop_column("whatif_job", "started_at")
+    op.drop_column("user", "token_expires_at")
     op.drop_column("allocation_round", "utilisation_ratio")
     op.drop_column("allocation_round", "money_problems")
     if op.get_bind().dialect.name == "postgresql":
