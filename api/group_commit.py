@@ -34,7 +34,9 @@ Submission = tuple[dict[str, Any], str]  # (the compute_request row's column val
 class SubmissionWriter:
     """Stores submissions through ``write_engine`` (an engine whose transactions take the write lock), batched.
 
-    :meth:`insert` blocks its caller until the submission is committed, or raises what storing it raised.
+    :meth:`enqueue` hands a submission over and returns a future that completes when it is committed (or fails
+    with what storing it raised); the API awaits it on the event loop, so that submissions waiting for the
+    (SQLite) write lock hold no thread of the pool that reads share. :meth:`insert` blocks until then.
     """
 
     def __init__(self, write_engine: Engine, max_batch: int = MAX_BATCH) -> None:
@@ -45,6 +47,9 @@ class SubmissionWriter:
         self._started = threading.Lock()
 
     def insert(self, values: dict[str, Any], actor: str) -> None:
+        self.enqueue(values, actor).result()
+
+    def enqueue(self, values: dict[str, Any], actor: str) -> Future[None]:
         if self._thread is None:
             with self._started:
                 if self._thread is None:
@@ -53,7 +58,7 @@ class SubmissionWriter:
                     self._thread = thread
         done: Future[None] = Future()
         self._queue.put(((values, actor), done))
-        done.result()
+        return done
 
     def pending(self) -> int:
         """Submissions queued and not yet taken into a batch."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -46,18 +47,40 @@ async def submit(
     credentials: Credentials,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Any:
-    # All the blocking work in one call on the thread pool: each hop between the event loop and a worker thread
+    # All the blocking checks in one call on the thread pool: each hop between the event loop and a worker thread
     # (a sync dependency, a sync route, validating a sync route's answer) costs about as much CPU as the checks.
-    created, row = await run_in_threadpool(_submit, request.app.state, credentials, body, idempotency_key)
-    if not created:
+    # The wait for the writer is awaited here, holding no thread: a writer stalled on the (SQLite) write lock
+    # must not use up the threads that reads need.
+    state = request.app.state
+    earlier, row, org_id, actor = await run_in_threadpool(_check, state, credentials, body, idempotency_key)
+    if earlier is not None:
         response.status_code = status.HTTP_200_OK
+        return earlier
+    values = row.model_dump() | {"idempotency_key": idempotency_key, "submitted_by": actor}
+    try:
+        await asyncio.wrap_future(state.submissions.enqueue(values, actor))
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        earlier = await run_in_threadpool(_earlier, state, org_id, idempotency_key, body)
+        if earlier is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        return earlier
     return row
 
 
-def _submit(
+def _earlier(state: Any, org_id: str, idempotency_key: str, body: m.RequestCreate) -> m.ComputeRequest | None:
+    with read_session(state.engine) as session:
+        earlier = crud.by_idempotency_key(session, org_id, idempotency_key)
+    return None if earlier is None else _repeat(earlier, body)
+
+
+def _check(
     state: Any, credentials: HTTPAuthorizationCredentials | None, body: m.RequestCreate, idempotency_key: str | None
-) -> tuple[bool, Any]:
-    """(created, the request): the request this Idempotency-Key already created, or a new one."""
+) -> tuple[m.ComputeRequest | None, m.RequestPublic | None, str, str]:
+    """(the request this Idempotency-Key already created, or None and the new request to store; the org; the
+    submitting user's name)."""
     catalog = state.catalog.current()
     user = authenticate(catalog, credentials)
     org_id = submitting_org(user, body)
@@ -67,7 +90,7 @@ def _submit(
     if idempotency_key or body.request_id:
         with read_session(state.engine) as session:
             if idempotency_key and (earlier := crud.by_idempotency_key(session, org_id, idempotency_key)):
-                return False, _repeat(earlier, body)
+                return _repeat(earlier, body), None, org_id, user.name
             if body.request_id and session.get(m.ComputeRequest, body.request_id) is not None:
                 # the same answer whoever's it is: an SME learns nothing about another organisation's ids
                 raise crud.Conflict("request_id", "is not available; leave it out to have one generated")
@@ -86,18 +109,7 @@ def _submit(
         created_at=now,
         updated_at=now,
     )
-    values = row.model_dump() | {"idempotency_key": idempotency_key, "submitted_by": user.name}
-    try:
-        state.submissions.insert(values, user.name)
-    except IntegrityError:
-        if not idempotency_key:
-            raise
-        with read_session(state.engine) as session:
-            earlier = crud.by_idempotency_key(session, org_id, idempotency_key)
-        if earlier is None:
-            raise
-        return False, _repeat(earlier, body)
-    return True, row
+    return None, row, org_id, user.name
 
 
 def _repeat(earlier: m.ComputeRequest, body: m.RequestCreate) -> m.ComputeRequest:

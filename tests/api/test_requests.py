@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -196,3 +199,32 @@ def test_submissions_arriving_together_commit_in_one_batch_and_only_a_duplicate_
         ids = set(session.exec(select(m.ComputeRequest.id).where(m.ComputeRequest.id.like("r-batch-%"))))
         audited = set(session.exec(select(m.AuditEntry.entity_id).where(m.AuditEntry.entity_id.like("r-batch-%"))))
     assert ids == audited == {f"r-batch-{i}" for i in range(8)}
+
+
+def test_reads_answer_while_submissions_wait_for_the_write_lock(client: TestClient, database_url: str) -> None:
+    """Sixty submissions queued behind a writer that holds SQLite's write lock hold no thread of the pool, so
+    a read still answers at once; when the lock is released, every submission is stored."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    blocker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(max_workers=61) as pool:
+        try:
+            futures = [pool.submit(client.post, "/requests", headers=sme, json=request_body()) for _ in range(60)]
+            time.sleep(1.5)  # every one of them is checked and waiting for the writer by now
+            started = time.monotonic()
+            read = pool.submit(
+                lambda: [client.get("/health").status_code, client.get("/orgs", headers=sme).status_code]
+            )
+            with contextlib.suppress(TimeoutError):
+                read.result(timeout=3.0)
+            read_s = time.monotonic() - started
+        finally:
+            blocker.execute("ROLLBACK")  # the writers go on, whatever happened
+            blocker.close()
+        codes = [future.result(timeout=60).status_code for future in futures]
+    assert read_s < 1.0, f"reads waited {read_s:.1f} s behind the writers"
+    assert read.result() == [200, 200]
+    assert codes == [201] * 60
+    assert count(client.app.state.engine, m.ComputeRequest) == 62
