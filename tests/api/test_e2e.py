@@ -34,6 +34,15 @@ def free_port() -> int:
 @contextmanager
 def running_server(database_url: str, scenario: Path, log_path: Path, **env: str) -> Iterator[httpx.Client]:
     """``python -m api`` on a free loopback port, until the block ends (then SIGTERM: it must stop cleanly)."""
+    with server_process(database_url, scenario, log_path, **env) as (_, client):
+        yield client
+
+
+@contextmanager
+def server_process(
+    database_url: str, scenario: Path, log_path: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen, httpx.Client]]:
+    """:func:`running_server`, with the server's process too (a test may kill it; then it is not stopped)."""
     port = free_port()
     environment = (
         os.environ
@@ -67,14 +76,15 @@ def running_server(database_url: str, scenario: Path, log_path: Path, **env: str
         else:
             pytest.fail("the server did not answer /health within 60 s")
         assert process.poll() is None, log_path.read_text()
-        yield client
+        yield process, client
     finally:
         client.close()
+        killed = process.poll() is not None
         # SIGTERM, as a service manager stops it: uvicorn shuts down gracefully, then re-raises the signal.
         # (Not SIGINT: once a large solve has run, OR-Tools has reset SIGINT to its default action.)
         process.send_signal(signal.SIGTERM)
         try:
-            assert process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()
+            assert killed or process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()
         finally:
             if process.poll() is None:
                 process.kill()
