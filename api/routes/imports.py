@@ -10,7 +10,8 @@ from fastapi import APIRouter, File, UploadFile, status
 from sqlmodel import SQLModel
 
 from api import crud, mapping
-from api.deps import Admin, WriteSessionDep
+from api.db import read_session, write_session
+from api.deps import Admin, EngineDep
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -28,7 +29,7 @@ class ImportResult(SQLModel):
     summary="Import orgs.csv, vouchers.csv and/or requests.csv (the scenario file formats)",
 )
 def import_scenario(
-    session: WriteSessionDep,
+    engine: EngineDep,
     admin: Admin,
     orgs: Annotated[UploadFile | None, File(description="orgs.csv")] = None,
     vouchers: Annotated[UploadFile | None, File(description="vouchers.csv")] = None,
@@ -43,15 +44,11 @@ def import_scenario(
             if upload is not None:
                 paths[name] = Path(folder) / f"{name}.csv"
                 paths[name].write_bytes(upload.file.read())
-        rows = mapping.csv_rows(session, paths, admin.name)
-    counts = {"orgs": 0, "vouchers": 0, "requests": 0}
-    kinds = {"Org": "orgs", "Voucher": "vouchers", "ComputeRequest": "requests"}
-    for row in rows:
-        kind = kinds.get(type(row).__name__)
-        if kind is None:
-            session.add(row)  # a voucher's opening ledger entry
-            continue
-        crud.create(session, row, admin.name, kind.rstrip("s"))
-        counts[kind] += 1
-    session.commit()
-    return ImportResult(**counts)
+        # read and checked outside the write transaction: on SQLite its lock holds up every submission
+        with read_session(engine) as session:
+            rows = mapping.csv_rows(session, paths, admin.name)
+    with write_session(engine) as session:
+        created = crud.insert_rows(session, rows, admin.name)
+    return ImportResult(
+        orgs=created.get("org", 0), vouchers=created.get("voucher", 0), requests=created.get("request", 0)
+    )

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api import mapping
 from api.reports import COLUMNS
 from tests.api.test_rounds import state
-from tests.api.tiny import ADMIN, SLOTS, at, make_user, run_round_now
+from tests.api.tiny import ADMIN, SLOTS, at, make_user, request_body, run_round_now
 
 READERS = {
     "csv": pd.read_csv,
@@ -126,3 +129,32 @@ def test_import_with_a_bad_row_names_it_and_stores_nothing(client: TestClient, e
     assert response.json()["detail"][0]["field"] == "requests.csv row 2 (request imp-2): deadline"
     assert state(engine) == before
     assert client.get("/orgs/ok-org", headers=ADMIN).status_code == 404
+
+
+def test_an_import_reads_and_checks_its_files_outside_the_write_lock(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Submissions go on while an import's files are read and checked (slow for a large import); only the
+    inserts, in bulk, take the write lock."""
+    real = mapping.csv_rows
+
+    def slow(*args: Any) -> Any:
+        rows = real(*args)
+        time.sleep(2.0)  # a large file being checked
+        return rows
+
+    monkeypatch.setattr(mapping, "csv_rows", slow)
+    orgs = "org_id,name,org_class\n" + "".join(f"bulk-{i},Bulk {i},sme\n" for i in range(2000))
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        importing = pool.submit(client.post, "/imports/scenario", headers=ADMIN, files={"orgs": ("o.csv", orgs)})
+        time.sleep(0.5)
+        started = time.monotonic()
+        submitted = client.post("/requests", headers=sme, json=request_body())
+        waited = time.monotonic() - started
+        assert not importing.done()
+        imported = importing.result(timeout=60)
+    assert submitted.status_code == 201 and waited < 1.0, waited
+    assert imported.status_code == 201 and imported.json()["orgs"] == 2000
+    audit = client.get("/audit?entity=org&limit=3", headers=ADMIN).json()
+    assert [a["action"] for a in audit] == ["create"] * 3 and audit[0]["entity_id"].startswith("bulk-")
