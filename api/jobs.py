@@ -172,13 +172,16 @@ def finish_round(
             session.add(row)
             _release(session, holder)
             crud.audit(session, actor, "commit", "round", row.id, {"placed": row.placed, "trigger": record.trigger})
-        _record_utilisation(engine, row)
-        return row
     except Exception as exc:
         log.exception("round %s failed", record.id)
         return _record_failure(engine, record.id, holder, actor, f"{type(exc).__name__}: {exc}", started)
     finally:
         beating.stop()
+    try:  # the round has committed: whatever happens here, it stays committed
+        _record_utilisation(engine, row)
+    except Exception:
+        log.exception("round %s committed, but its utilisation was not recorded", row.id)
+    return row
 
 
 class _Heartbeat:

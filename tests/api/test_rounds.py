@@ -346,3 +346,17 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
         session.add(lock)
     assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
     assert "pcs_round_lease_age_seconds 0.0" in client.get("/metrics", headers=ADMIN).text
+
+
+def test_a_failure_after_the_commit_leaves_the_round_committed(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    submit_some(client, 2)
+
+    def broken(_: Any) -> Any:
+        raise RuntimeError("report broke")
+
+    monkeypatch.setattr(jobs.reports, "utilisation_frame", broken)
+    record = jobs.run_round(engine, settings)
+    assert record.status == m.RoundStatus.COMMITTED and record.utilisation_ratio is None
+    assert run_round_now(client)["status"] == "committed"  # and the lease was released
