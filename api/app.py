@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from api import crud, jobs, mapping
 from api.catalog import CatalogCache
@@ -80,6 +80,14 @@ def _integrity_error(_: Request, error: IntegrityError) -> JSONResponse:
     return _errors(status.HTTP_409_CONFLICT, "body", rule)
 
 
+def _data_error(_: Request, error: DataError) -> JSONResponse:
+    """422 for a value the database cannot store that the models let through (a NUL character in text, which
+    PostgreSQL refuses); nothing was stored (the transaction rolls back)."""
+    log.warning("data error answered 422: %s", str(error.orig).splitlines()[0])
+    rule = "holds a value the database cannot store (a NUL character, or one too long or too large)"
+    return _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, "body", rule)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         RequestValidationError: _validation_error,
@@ -89,6 +97,7 @@ def install_error_handlers(app: FastAPI) -> None:
         crud.Forbidden: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_403_FORBIDDEN),
         crud.Conflict: lambda _, e: _errors(status.HTTP_409_CONFLICT, e.field, e.rule),
         IntegrityError: _integrity_error,
+        DataError: _data_error,
     }
     for error, handler in handlers.items():
         app.add_exception_handler(error, handler)

@@ -27,6 +27,13 @@ class _BodyTooSlow(BaseException):
     pass
 
 
+class _BodyHasNul(BaseException):
+    pass
+
+
+NUL_ESCAPE = b"\\u0000"  # a NUL character in JSON text: PostgreSQL cannot store it, so no backend takes it
+
+
 class RequestGuard:
     """Answers 431, 413, 408, 400 or 401 with the API's ``{field, rule}`` error body, before the route runs."""
 
@@ -38,6 +45,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         settings = self.settings
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"").lower():
+            await _refuse(send, 422, "path" if "\x00" in scope["path"] else "query", "must not contain a NUL character")
+            return
         headers = scope["headers"]
         if sum(len(name) + len(value) for name, value in headers) > settings.max_header_bytes:
             await _refuse(send, 431, "headers", f"must total at most {settings.max_header_bytes} bytes")
@@ -55,18 +65,23 @@ class RequestGuard:
             if length is not None and int(length) > limit:
                 await _refuse(send, 413, "body", f"must be at most {limit} bytes")
                 return
-        received, started = 0, False
+        received, started, tail = 0, False, b""
+        is_json = dict(headers).get(b"content-type", b"").startswith(b"application/json")
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, tail
             try:
                 message = await asyncio.wait_for(receive(), settings.body_timeout_s)
             except TimeoutError:
                 raise _BodyTooSlow from None
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise _BodyTooLarge
+                if is_json and NUL_ESCAPE in tail + chunk.lower():
+                    raise _BodyHasNul
+                tail = chunk[-(len(NUL_ESCAPE) - 1) :].lower()
             return message
 
         async def tracked_send(message: Any) -> None:
@@ -76,11 +91,13 @@ class RequestGuard:
 
         try:
             await self.app(scope, limited_receive, tracked_send)
-        except (_BodyTooLarge, _BodyTooSlow) as error:
+        except (_BodyTooLarge, _BodyTooSlow, _BodyHasNul) as error:
             if started:
                 raise
             if isinstance(error, _BodyTooLarge):
                 await _refuse(send, 413, "body", f"must be at most {limit} bytes")
+            elif isinstance(error, _BodyHasNul):
+                await _refuse(send, 422, "body", "must not contain a NUL character (\\u0000)")
             else:
                 await _refuse(send, 408, "body", f"was not received within {settings.body_timeout_s:g} s")
 

@@ -13,6 +13,7 @@ data as stored, so :func:`write_parquet` keeps raw values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +22,9 @@ import pandas as pd
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV Injection")."""
+
+XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+"""Characters an xlsx cell cannot hold (the XML 1.0 rule); written as U+FFFD."""
 
 
 def neutralise(value: Any) -> Any:
@@ -76,7 +80,10 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame], target: str | Path | IO[bytes
     with pd.ExcelWriter(target, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             sheet_name = name[:31]
-            spreadsheet_safe(frame).to_excel(writer, sheet_name=sheet_name, index=False)
+            safe = spreadsheet_safe(frame)
+            # control characters (other than tab, newline, CR) cannot be stored in an xlsx file at all
+            safe = safe.map(lambda cell: XLSX_ILLEGAL.sub("\ufffd", cell) if isinstance(cell, str) else cell)
+            safe.to_excel(writer, sheet_name=sheet_name, index=False)
             for row in writer.sheets[sheet_name].iter_rows():
                 for cell in row:
                     if cell.data_type == "f":

@@ -37,19 +37,25 @@ def _rows(ref: CsvRef, columns: Mapping[str, bool], where: str, label: str) -> I
         handle = ref.path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(where, f"file {ref.text!r} not found ({ref.path})") from None
+    number = 0
     with handle:
-        reader = csv.DictReader(handle)
-        found = [name.strip() for name in reader.fieldnames or []]
-        for name in found:
-            if name not in columns:
-                raise InputError(label, f"unknown column {name!r}; allowed: {', '.join(columns)}")
-        for name, required in columns.items():
-            if required and name not in found:
-                raise InputError(label, f"missing column {name!r}; found: {', '.join(found) or 'none'}")
-        for number, row in enumerate(reader, start=1):
-            if None in row:
-                raise InputError(f"{label} row {number}", "has more values than the header has columns")
-            yield f"{label} row {number}", {k.strip(): (v or "").strip() for k, v in row.items()}
+        try:
+            reader = csv.DictReader(handle)
+            found = [name.strip() for name in reader.fieldnames or []]
+            for name in found:
+                if name not in columns:
+                    raise InputError(label, f"unknown column {name!r}; allowed: {', '.join(columns)}")
+            for name, required in columns.items():
+                if required and name not in found:
+                    raise InputError(label, f"missing column {name!r}; found: {', '.join(found) or 'none'}")
+            for number, row in enumerate(reader, start=1):
+                if None in row:
+                    raise InputError(f"{label} row {number}", "has more values than the header has columns")
+                yield f"{label} row {number}", {k.strip(): (v or "").strip() for k, v in row.items()}
+        except UnicodeDecodeError:
+            raise InputError(label, f"is not UTF-8 text (near row {number + 1}); save it as UTF-8 CSV") from None
+        except csv.Error as error:  # e.g. a field over the csv module's limit of 131,072 characters
+            raise InputError(f"{label} row {number + 1}", f"cannot be read as CSV: {error}") from None
 
 
 def _unique_id(value: str, where: str, seen: dict[str, str], column: str) -> str:

@@ -93,3 +93,10 @@ def test_export_tables_protects_csv_and_xlsx_and_keeps_parquet_raw(tmp_path: Pat
     cell = read_sheet(tmp_path / "report.xlsx", "by_type")[1][0]
     assert (cell.value, cell.data_type) == (f"'{LINK}", "s")
     assert pd.read_parquet(tmp_path / "by_type.parquet")["accelerator_type"][0] == LINK
+
+
+def test_control_characters_an_xlsx_file_cannot_hold_are_replaced(tmp_path: Path) -> None:
+    data = tmp_path / "t.xlsx"
+    export.write_xlsx({"t": pd.DataFrame({"a": ["910B\x13x", "ok\ttab"], "n": [1, 2]})}, data)
+    sheet = openpyxl.load_workbook(data)["t"]
+    assert [sheet["A2"].value, sheet["A3"].value, sheet["B2"].value] == ["910B\ufffdx", "ok\ttab", 1]

@@ -19,6 +19,7 @@ from api.models.limits import (
     MAX_PRICE_FEN_PER_HOUR,
     STRICT,
     Instant,
+    Patch,
 )
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -72,9 +73,7 @@ class SiteCreate(SiteBase):
     id: EntityId
 
 
-class SiteUpdate(SQLModel):
-    model_config = STRICT
-
+class SiteUpdate(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     region: str | None = Field(default=None, min_length=1, max_length=100)
     pue: FiniteFloat | None = Field(default=None, ge=1.0, le=3.0)
@@ -130,9 +129,7 @@ class PoolCreate(PoolBase):
     }
 
 
-class PoolUpdate(SQLModel):
-    model_config = STRICT
-
+class PoolUpdate(Patch):
     capacity: int | None = Field(default=None, gt=0, le=MAX_CAPACITY)
     price_fen_per_hour: int | None = Field(default=None, ge=0, le=MAX_PRICE_FEN_PER_HOUR)
     speed: str | None = None
@@ -197,9 +194,7 @@ class OrgCreate(OrgBase):
     id: EntityId
 
 
-class OrgUpdate(SQLModel):
-    model_config = STRICT
-
+class OrgUpdate(Patch):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     org_class: OrgClassName | None = None
 

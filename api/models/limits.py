@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict
+from pydantic import AfterValidator, ConfigDict, model_validator
 from sqlalchemy import BigInteger
+from sqlmodel import SQLModel
 
 MAX_FEN = 10**13
 """The largest amount of money in fen (CNY 100,000,000,000) any field, balance or budget may hold."""
@@ -28,7 +29,7 @@ MAX_WEIGHT = 1_000.0  # class weights, carbon weight per kg
 MAX_GRID_CO2_G_PER_KWH = 10_000.0
 MAX_RELEASE_HOURS = 87_600  # ten years
 MAX_LIMIT = 10_000  # rows a list may ask for
-MAX_ID = 2**63 - 1  # integer ids in paths
+MAX_ID = 2**31 - 1  # integer ids in paths and queries: the serial keys are 32-bit
 YEARS = (2000, 2200)
 
 BIG = BigInteger
@@ -57,3 +58,19 @@ Instant = Annotated[datetime, AfterValidator(_instant)]
 def strict_config(**extra: Any) -> ConfigDict:
     """:data:`STRICT` with more settings (``json_schema_extra`` examples)."""
     return ConfigDict(extra="forbid", **extra)  # type: ignore[typeddict-item]
+
+
+class Patch(SQLModel):
+    """The base of update models: a field left out keeps its stored value; an explicit ``null`` is refused (every
+    stored field has a value), and so is an unknown field."""
+
+    model_config = STRICT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None:
+                    raise ValueError(f"{name}: must not be null; leave it out to keep the stored value")
+        return data

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from api.db import UTCDateTime, utcnow
 from api.models.catalog import EntityId
-from api.models.limits import BIG, MAX_FEN, MAX_RELEASE_HOURS, MAX_WEIGHT, STRICT, Instant
+from api.models.limits import BIG, MAX_FEN, MAX_RELEASE_HOURS, MAX_WEIGHT, STRICT, Instant, Patch
 
 
 class EntryKind(StrEnum):
@@ -49,9 +49,7 @@ class VoucherCreate(VoucherBase):
     balance_fen: int = Field(ge=0, le=MAX_FEN, description="opening balance, recorded in the ledger as an issue entry")
 
 
-class VoucherUpdate(SQLModel):
-    model_config = STRICT
-
+class VoucherUpdate(Patch):
     ratio_pct: int | None = Field(default=None, ge=1, le=100)
     valid_from: Instant | None = None
     valid_until: Instant | None = None
@@ -130,9 +128,7 @@ class Programme(ProgrammeBase, table=True):
     utc_offset_minutes: int = Field(default=0, description="the programme's local time, for daily reports")
 
 
-class ProgrammeUpdate(SQLModel):
-    model_config = STRICT
-
+class ProgrammeUpdate(Patch):
     voucher_budget_fen: int | None = Field(default=None, ge=0, le=MAX_FEN)
     domestic_bonus_pct: int | None = Field(default=None, ge=0, le=100)
     green_bonus_pct: int | None = Field(default=None, ge=0, le=100)

@@ -8,21 +8,32 @@ from fastapi import APIRouter, status
 from sqlmodel import SQLModel
 
 from api import crud
-from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
+from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep, org_scope
 
 
 def catalog_router(
-    entity: str, table: type[SQLModel], create_model: type[SQLModel], update_model: type[SQLModel], public: type[Any]
+    entity: str,
+    table: type[SQLModel],
+    create_model: type[SQLModel],
+    update_model: type[SQLModel],
+    public: type[Any],
+    *,
+    own_only: bool = False,
 ) -> APIRouter:
-    """``GET/POST /{entity}s`` and ``GET/PATCH/DELETE /{entity}s/{id}`` for ``table``."""
+    """``GET/POST /{entity}s`` and ``GET/PATCH/DELETE /{entity}s/{id}`` for ``table``. With ``own_only`` (the
+    organisations) an SME reads only its own row: the others are not its business."""
     router = APIRouter(prefix=f"/{entity}s", tags=[f"{entity}s"])
 
     @router.get("", response_model=list[public], summary=f"List {entity}s")
-    def list_all(session: SessionDep, _: CurrentUser) -> Any:
-        return crud.list_rows(session, table)
+    def list_all(session: SessionDep, user: CurrentUser) -> Any:
+        own = org_scope(user) if own_only else None
+        return crud.list_rows(session, table, *([table.id == own] if own is not None else []))  # type: ignore[attr-defined]
 
     @router.get("/{entity_id}", response_model=public, summary=f"Get one {entity}")
-    def get_one(entity_id: str, session: SessionDep, _: CurrentUser) -> Any:
+    def get_one(entity_id: str, session: SessionDep, user: CurrentUser) -> Any:
+        own = org_scope(user) if own_only else None
+        if own is not None and entity_id != own:
+            raise crud.NotFound(entity, entity_id)
         return crud.get_or_404(session, table, entity_id, entity)
 
     @router.post("", response_model=public, status_code=status.HTTP_201_CREATED, summary=f"Create a {entity}")

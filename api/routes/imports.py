@@ -9,9 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 from sqlmodel import SQLModel
 
-from api import crud, mapping
+from api import crud, import_rules, mapping
 from api.db import read_session, write_session
 from api.deps import Admin, EngineDep
+from scheduler.errors import InputError
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -46,7 +47,11 @@ def import_scenario(
                 paths[name].write_bytes(upload.file.read())
         # read and checked outside the write transaction: on SQLite its lock holds up every submission
         with read_session(engine) as session:
-            rows = mapping.csv_rows(session, paths, admin.name)
+            try:
+                rows = mapping.csv_rows(session, paths, admin.name)
+            except OverflowError:  # a date so far off that it cannot be converted to the programme's time
+                raise InputError("vouchers.csv", "a date lies outside the years 2000 to 2199") from None
+        import_rules.check_rows(rows)
     with write_session(engine) as session:
         created = crud.insert_rows(session, rows, admin.name)
     return ImportResult(

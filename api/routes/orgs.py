@@ -3,4 +3,4 @@
 from api import models as m
 from api.routes.catalog import catalog_router
 
-router = catalog_router("org", m.Org, m.OrgCreate, m.OrgUpdate, m.OrgPublic)
+router = catalog_router("org", m.Org, m.OrgCreate, m.OrgUpdate, m.OrgPublic, own_only=True)

@@ -17,6 +17,7 @@ from api.db import utcnow
 from api.group_commit import SubmissionWriter
 from api.models.limits import MAX_FEN
 from tests.api.test_requests import count
+from tests.api.test_rounds import state
 from tests.api.tiny import ADMIN, at, make_user, request_body, run_round_now
 
 BIG_INT = "404451988718962606080"  # beyond 64 bits
@@ -200,3 +201,68 @@ def test_a_database_conflict_is_a_409_without_the_databases_own_words(client: Te
     assert response.status_code == 409, response.text
     rule = response.json()["detail"][0]["rule"]
     assert rule.startswith("conflicts with stored data") and "user" not in rule.lower() and "unique" not in rule.lower()
+
+
+@pytest.mark.parametrize(
+    ("files", "field"),
+    [
+        ({"orgs": "org_id,name,org_class\nu16,Org,sme\n".encode("utf-16")}, "orgs.csv"),
+        ({"orgs": b"org_id,name,org_class\nlat,Caf\xe9,sme\n"}, "orgs.csv"),
+        ({"orgs": f"org_id,name,org_class\nbig,{'x' * 140_000},sme\n".encode()}, "orgs.csv row 1"),
+        ({"orgs": f"org_id,name,org_class\nlong,{'x' * 300},sme\n".encode()}, "orgs.csv row 1 (org long): name"),
+        ({"orgs": f"org_id,name,org_class\n{'x' * 100},n,sme\n".encode()}, "orgs.csv row 1"),
+        (
+            {
+                "vouchers": f"voucher_id,org_id,ratio_pct,balance_cny,valid_from,valid_until\n"
+                f"vx,sme-a,30,10,{at(0)},9999-12-31T23:59:59+00:00\n".encode()
+            },
+            "vouchers.csv",
+        ),
+        (
+            {
+                "vouchers": f"voucher_id,org_id,ratio_pct,balance_cny,valid_from,valid_until\n"
+                f"vy,sme-a,30,1e15,{at(0)},{at(40)}\n".encode()
+            },
+            "vouchers.csv row 1 (voucher vy): balance_fen",
+        ),
+    ],
+)
+def test_an_import_meets_the_apis_own_rules(client: TestClient, engine: Engine, files: dict, field: str) -> None:
+    before = state(engine)
+    response = client.post("/imports/scenario", headers=ADMIN, files={k: (f"{k}.csv", v) for k, v in files.items()})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"].startswith(field), response.json()
+    assert state(engine) == before
+    assert client.get("/orgs", headers=ADMIN).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/orgs", {"id": "zz-nul", "name": "a\u0000b", "org_class": "sme"}),
+        ("patch", "/orgs/sme-a", {"name": "a\u0000b"}),
+        ("post", "/vouchers/v-a/adjustments", {"amount_fen": 1, "note": "a\u0000b"}),
+        ("get", "/orgs/a%00b", None),
+        ("get", "/audit?entity=a%00b", None),
+        ("patch", "/programme", {"voucher_budget_fen": None}),
+        ("patch", "/sites/s1", {"name": None}),
+        ("get", "/rounds/2147483648", None),
+        ("get", "/allocations?round_id=2147483648", None),
+    ],
+)
+def test_nul_characters_nulls_and_ids_beyond_the_keys_are_a_4xx(
+    client: TestClient, engine: Engine, method: str, path: str, body: dict | None
+) -> None:
+    before = state(engine)
+    kwargs = {} if body is None else {"json": body}
+    response = getattr(client, method)(path, headers=ADMIN, **kwargs)
+    assert response.status_code == 422, response.text
+    assert state(engine) == before
+
+
+def test_an_sme_sees_only_its_own_organisation(client: TestClient) -> None:
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    assert [o["id"] for o in client.get("/orgs", headers=sme).json()] == ["sme-a"]
+    assert client.get("/orgs/sme-b", headers=sme).status_code == 404
+    assert client.get("/orgs/sme-a", headers=sme).status_code == 200
+    assert len(client.get("/orgs", headers=ADMIN).json()) == 4
