@@ -34,6 +34,10 @@ def test_health_and_metrics(client: TestClient, monkeypatch: pytest.MonkeyPatch)
     assert "pcs_requests_pending 2" in text
     assert "pcs_utilisation_ratio 0.0" in text  # no round yet
     record = run_round_now(client)
+    for _ in range(100):  # recorded just after the commit, outside the round's transaction
+        if (record := client.get(f"/rounds/{record['id']}", headers=ADMIN).json())["utilisation_ratio"] is not None:
+            break
+        time.sleep(0.05)
     text = client.get("/metrics", headers=ADMIN).text
     assert record["utilisation_ratio"] > 0 and f"pcs_utilisation_ratio {record['utilisation_ratio']}" in text
     # kept by the rounds, not computed per scrape
