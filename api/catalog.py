@@ -34,6 +34,7 @@ class Catalog:
     """
 
     version: int
+    table_versions: dict[str, int]
     programme: m.Programme | None
     policy: m.PolicyVersion | None
     sites: tuple[m.Site, ...]
@@ -64,23 +65,37 @@ def lock_version(session: Session) -> int:
     return session.exec(query).one()
 
 
-def load(session: Session) -> Catalog:
-    """Read the catalogue in ``session``: its version first, then the rows (each kind ordered by id)."""
-    number = stored_version(session)
-    maintenance: dict[str, list[m.Maintenance]] = {}
-    for window in session.exec(select(m.Maintenance).order_by(m.Maintenance.id)):
-        maintenance.setdefault(window.pool_id, []).append(window)
-    return Catalog(
-        version=number,
-        programme=session.get(m.Programme, 1),
-        policy=latest_policy(session),
-        sites=tuple(session.exec(select(m.Site).order_by(m.Site.id))),
-        pools=tuple(session.exec(select(m.Pool).order_by(m.Pool.id))),
-        maintenance={pool_id: tuple(windows) for pool_id, windows in maintenance.items()},
-        orgs={o.id: o for o in session.exec(select(m.Org).order_by(m.Org.id))},
-        vouchers={v.id: v for v in session.exec(select(m.Voucher).order_by(m.Voucher.id))},
-        users={u.token_hash: u for u in session.exec(select(m.User))},
-    )
+TABLES = ("site", "pool", "maintenance", "org", "user", "voucher", "policyversion", "programme")
+"""The catalogue's tables, each with its own counter ``v_<table>`` in ``catalog_version`` (migration 0004)."""
+
+
+def load(session: Session, previous: Catalog | None = None) -> Catalog:
+    """Read the catalogue in ``session``: its versions first, then the rows (each kind ordered by id) of the
+    tables whose counter moved since ``previous`` (all of them without one); the others are ``previous``'s."""
+    row = session.exec(select(m.CatalogVersion).where(m.CatalogVersion.id == 1)).one()
+    versions = {table: getattr(row, f"v_{table}") for table in TABLES}
+
+    def stale(table: str) -> bool:
+        return previous is None or previous.table_versions[table] != versions[table]
+
+    def maintenance() -> dict[str, tuple[m.Maintenance, ...]]:
+        windows: dict[str, list[m.Maintenance]] = {}
+        for window in session.exec(select(m.Maintenance).order_by(m.Maintenance.id)):
+            windows.setdefault(window.pool_id, []).append(window)
+        return {pool_id: tuple(each) for pool_id, each in windows.items()}
+
+    readers = {
+        "programme": ("programme", lambda: session.get(m.Programme, 1)),
+        "policyversion": ("policy", lambda: latest_policy(session)),
+        "site": ("sites", lambda: tuple(session.exec(select(m.Site).order_by(m.Site.id)))),
+        "pool": ("pools", lambda: tuple(session.exec(select(m.Pool).order_by(m.Pool.id)))),
+        "maintenance": ("maintenance", maintenance),
+        "org": ("orgs", lambda: {o.id: o for o in session.exec(select(m.Org).order_by(m.Org.id))}),
+        "voucher": ("vouchers", lambda: {v.id: v for v in session.exec(select(m.Voucher).order_by(m.Voucher.id))}),
+        "user": ("users", lambda: {u.token_hash: u for u in session.exec(select(m.User))}),
+    }
+    fields = {name: read() if stale(table) else getattr(previous, name) for table, (name, read) in readers.items()}
+    return Catalog(version=row.version, table_versions=versions, **fields)
 
 
 class CatalogCache:
@@ -109,5 +124,5 @@ class CatalogCache:
             catalog = self._catalog
             if catalog is None or catalog.version < wanted:
                 with Session(self._engine) as own:  # closing it detaches the rows
-                    catalog = self._catalog = load(own)
+                    catalog = self._catalog = load(own, catalog)
         return catalog

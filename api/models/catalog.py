@@ -245,9 +245,18 @@ class UserWithToken(UserPublic):
 class CatalogVersion(SQLModel, table=True):
     """One row whose ``version`` database triggers raise on every write to sites, pools, maintenance windows,
     organisations, users, vouchers, policy versions and the programme (migration 0002), so that a process can
-    tell in one read whether its cached catalogue (:mod:`api.catalog`) is current."""
+    tell in one read whether its cached catalogue (:mod:`api.catalog`) is current; ``v_<table>`` moves with the
+    writes to that table only (migration 0004), so that it reloads just the tables that changed."""
 
     __tablename__ = "catalog_version"
 
     id: int = Field(default=1, primary_key=True)
     version: int = 0
+    v_site: int = 0
+    v_pool: int = 0
+    v_maintenance: int = 0
+    v_org: int = 0
+    v_user: int = 0
+    v_voucher: int = 0
+    v_policyversion: int = 0
+    v_programme: int = 0

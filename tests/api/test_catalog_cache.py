@@ -68,3 +68,37 @@ def test_a_rotated_or_deleted_token_stops_at_once(client: TestClient, path: str)
     assert client.get(path, headers=new).status_code == 200
     assert client.delete(f"/users/{user['id']}", headers=ADMIN).status_code == 204
     assert client.get(path, headers=new).status_code == 401
+
+
+def counters(connection: sa.Connection) -> dict[str, int]:
+    columns = ", ".join(f"v_{table}" for table in CATALOG_TABLES)
+    row = connection.exec_driver_sql(f"SELECT {columns} FROM catalog_version WHERE id = 1").one()
+    return dict(zip(CATALOG_TABLES, row, strict=True))
+
+
+def test_a_write_moves_its_own_tables_counter_only(settings: Settings, client: TestClient) -> None:
+    engine = sa.create_engine(settings.database_url)
+    try:
+        for table in CATALOG_TABLES:
+            with engine.connect() as connection:
+                before = counters(connection)
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f'UPDATE "{table}" SET id = id')
+            with engine.connect() as connection:
+                after = counters(connection)
+            assert {t for t in CATALOG_TABLES if after[t] != before[t]} == {table}
+    finally:
+        engine.dispose()
+
+
+def test_the_cache_reloads_only_the_tables_that_changed(client: TestClient) -> None:
+    cache = client.app.state.catalog
+    first = cache.current()
+    assert client.post("/vouchers/v-a/adjustments", headers=ADMIN, json={"amount_fen": 100}).status_code == 201
+    second = cache.current()
+    assert second.version > first.version
+    assert second.vouchers is not first.vouchers and second.vouchers["v-a"].balance_fen == 200_100
+    assert second.orgs is first.orgs and second.users is first.users and second.pools is first.pools
+    assert client.patch("/orgs/sme-b", headers=ADMIN, json={"name": "Beta Renamed"}).status_code == 200
+    third = cache.current()
+    assert third.orgs["sme-b"].name == "Beta Renamed" and third.vouchers is second.vouchers
