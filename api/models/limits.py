@@ -55,11 +55,6 @@ Instant = Annotated[datetime, AfterValidator(_instant)]
 """An aware datetime within :data:`YEARS`."""
 
 
-def strict_config(**extra: Any) -> ConfigDict:
-    """:data:`STRICT` with more settings (``json_schema_extra`` examples)."""
-    return ConfigDict(extra="forbid", **extra)  # type: ignore[typeddict-item]
-
-
 class Patch(SQLModel):
     """The base of update models: a field left out keeps its stored value; an explicit ``null`` is refused (every
     stored field has a value), and so is an unknown field."""
