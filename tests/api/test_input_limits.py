@@ -266,3 +266,9 @@ def test_an_sme_sees_only_its_own_organisation(client: TestClient) -> None:
     assert client.get("/orgs/sme-b", headers=sme).status_code == 404
     assert client.get("/orgs/sme-a", headers=sme).status_code == 200
     assert len(client.get("/orgs", headers=ADMIN).json()) == 4
+
+
+def test_every_input_model_refuses_unknown_fields() -> None:
+    inputs = [cls for name, cls in vars(m).items() if name.endswith(("Create", "Update")) and isinstance(cls, type)]
+    assert len(inputs) >= 12
+    assert [cls.__name__ for cls in inputs if cls.model_config.get("extra") != "forbid"] == []
