@@ -105,7 +105,8 @@ def pool_frame(problem: Problem, plan: tuple[Placement, ...]) -> pd.DataFrame:
                 "sme_acc_h": sum(sme) * slot_hours,
             }
         )
-    frame = pd.DataFrame(rows)
+    columns = ["pool_id", "site", "accelerator_type", "capacity", "available_acc_h", "used_acc_h", "placed_acc_h"]
+    frame = pd.DataFrame(rows, columns=[*columns, "sme_acc_h"])  # the columns even without a pool
     frame["utilisation_pct"] = 100 * frame["used_acc_h"] / frame["available_acc_h"].where(frame["available_acc_h"] > 0)
     return frame
 

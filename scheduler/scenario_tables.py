@@ -51,7 +51,10 @@ def _rows(ref: CsvRef, columns: Mapping[str, bool], where: str, label: str) -> I
             for number, row in enumerate(reader, start=1):
                 if None in row:
                     raise InputError(f"{label} row {number}", "has more values than the header has columns")
-                yield f"{label} row {number}", {k.strip(): (v or "").strip() for k, v in row.items()}
+                values = {k.strip(): (v or "").strip() for k, v in row.items()}
+                if nul := next((k for k, v in values.items() if "\x00" in v), None):
+                    raise InputError(f"{label} row {number}: {nul}", "must not contain a NUL character")
+                yield f"{label} row {number}", values
         except UnicodeDecodeError:
             raise InputError(label, f"is not UTF-8 text (near row {number + 1}); save it as UTF-8 CSV") from None
         except csv.Error as error:  # e.g. a field over the csv module's limit of 131,072 characters

@@ -211,6 +211,7 @@ def test_a_database_conflict_is_a_409_without_the_databases_own_words(client: Te
         ({"orgs": f"org_id,name,org_class\nbig,{'x' * 140_000},sme\n".encode()}, "orgs.csv row 1"),
         ({"orgs": f"org_id,name,org_class\nlong,{'x' * 300},sme\n".encode()}, "orgs.csv row 1 (org long): name"),
         ({"orgs": f"org_id,name,org_class\n{'x' * 100},n,sme\n".encode()}, "orgs.csv row 1"),
+        ({"orgs": b"org_id,name,org_class\nnul,a\x00b,sme\n"}, "orgs.csv row 1: name"),
         (
             {
                 "vouchers": f"voucher_id,org_id,ratio_pct,balance_cny,valid_from,valid_until\n"

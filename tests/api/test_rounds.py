@@ -360,3 +360,12 @@ def test_a_failure_after_the_commit_leaves_the_round_committed(
     record = jobs.run_round(engine, settings)
     assert record.status == m.RoundStatus.COMMITTED and record.utilisation_ratio is None
     assert run_round_now(client)["status"] == "committed"  # and the lease was released
+
+
+def test_a_round_and_a_what_if_with_no_pool_left_commit_nothing_and_do_not_fail(client: TestClient) -> None:
+    for window in client.get("/pools/p-a800/maintenance", headers=ADMIN).json():
+        assert client.delete(f"/pools/p-a800/maintenance/{window['id']}", headers=ADMIN).status_code == 204
+    for pool in ("p-a800", "p-910b"):
+        assert client.delete(f"/pools/{pool}", headers=ADMIN).status_code == 204
+    record = run_round_now(client)
+    assert record["status"] == "committed" and record["placed"] == 0, record
