@@ -88,6 +88,15 @@ def _data_error(_: Request, error: DataError) -> JSONResponse:
     return _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, "body", rule)
 
 
+def _internal_error(_: Request, error: Exception) -> JSONResponse:
+    """500 that says it closes the connection: the server drops a connection whose request failed, and a client
+    reusing it (keep-alive) would otherwise see a reset instead of its next answer."""
+    rule = "an internal error; the request was not carried out, try again or report it"
+    response = _errors(status.HTTP_500_INTERNAL_SERVER_ERROR, "server", rule)
+    response.headers["Connection"] = "close"
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         RequestValidationError: _validation_error,
@@ -98,6 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
         crud.Conflict: lambda _, e: _errors(status.HTTP_409_CONFLICT, e.field, e.rule),
         IntegrityError: _integrity_error,
         DataError: _data_error,
+        Exception: _internal_error,
     }
     for error, handler in handlers.items():
         app.add_exception_handler(error, handler)

@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from api import crud
 from api import models as m
+from api.app import create_app
 from api.db import utcnow
 from api.group_commit import SubmissionWriter
 from api.models.limits import MAX_FEN
@@ -273,3 +275,14 @@ def test_every_input_model_refuses_unknown_fields() -> None:
     inputs = [cls for name, cls in vars(m).items() if name.endswith(("Create", "Update")) and isinstance(cls, type)]
     assert len(inputs) >= 12
     assert [cls.__name__ for cls in inputs if cls.model_config.get("extra") != "forbid"] == []
+
+
+def test_a_500_says_it_closes_the_connection(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        monkeypatch.setattr(crud, "list_rows", broken)
+        response = client.get("/requests", headers=ADMIN)
+    assert response.status_code == 500 and response.headers["connection"] == "close"
+    assert response.json()["detail"][0]["field"] == "server" and "disk" not in response.text
