@@ -19,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app, freeze_startup_objects, prepare_database
 from api.db import make_engine
+from api.http_protocol import GuardedHttpToolsProtocol
 from api.settings import Settings
 
 
@@ -36,6 +37,7 @@ def main() -> None:
         # uvicorn applies it again in each worker process, where main() does not run
         "log_config": log_config,
         "timeout_keep_alive": int(os.environ.get("PCS_KEEP_ALIVE_S", "5")),
+        "http": GuardedHttpToolsProtocol,
     }
     print(
         f"pcs: serving on http://{host}:{port} in {workers} process(es) (database "

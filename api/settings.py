@@ -45,6 +45,9 @@ class Settings:
         The largest total size of a request's headers (431).
     body_timeout_s
         The longest wait for the next part of a request's body (408).
+    header_timeout_s
+        The longest a request's head (line and headers) may take to arrive, from its first byte or from the
+        connection's opening (408; ``python -m api`` only, see :mod:`api.http_protocol`).
     """
 
     database_url: str = field(default="sqlite:///pcs.db", repr=False)  # may hold a password
@@ -65,6 +68,7 @@ class Settings:
     max_import_bytes: int = 64 << 20
     max_header_bytes: int = 16 << 10
     body_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

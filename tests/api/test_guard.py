@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def _length(answer: bytes) -> int:
 
 @pytest.mark.slow
 def test_limits_hold_before_the_body_is_read(database_url: str, scenario: Path, tmp_path: Path) -> None:
-    with running_server(database_url, scenario, tmp_path / "server.log", PCS_BODY_TIMEOUT_S="1") as server:
+    env = {"PCS_BODY_TIMEOUT_S": "1", "PCS_HEADER_TIMEOUT_S": "1"}
+    with running_server(database_url, scenario, tmp_path / "server.log", **env) as server:
         port = server.base_url.port
         before = len(server.get("/requests", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json())
         auth = f"Authorization: Bearer {ADMIN_TOKEN}\r\n"
@@ -51,6 +53,12 @@ def test_limits_hold_before_the_body_is_read(database_url: str, scenario: Path, 
         status, answer = exchange(port, "POST /requests HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\r\n")
         assert status == 401 and answer["detail"][0]["field"] == "Authorization"
         status, _ = exchange(port, f"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 40_000}\r\n\r\n")
+        assert status == 431
+        # a head that never ends (slowloris) gets 408 after the header timeout, a huge unfinished one 431 at once
+        started = time.monotonic()
+        status, answer = exchange(port, "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        assert status == 408 and answer["detail"][0]["field"] == "headers" and time.monotonic() - started < 5
+        status, _ = exchange(port, f"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 20_000}")
         assert status == 431
         # half a body, then silence: 408 after the body timeout
         head = (
