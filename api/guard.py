@@ -20,15 +20,15 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 # BaseException, not Exception: FastAPI turns any Exception raised while it reads a body into "400: There was an
 # error parsing the body"; these must reach the guard, which answers for them.
 class _BodyTooLarge(BaseException):
-    pass
+    """The body grew past the limit while it streamed (413)."""
 
 
 class _BodyTooSlow(BaseException):
-    pass
+    """The next part of the body did not come within the body timeout (408)."""
 
 
 class _BodyHasNul(BaseException):
-    pass
+    """A JSON body carries a NUL character (422)."""
 
 
 NUL_ESCAPE = b"\\u0000"  # a NUL character in JSON text: PostgreSQL cannot store it, so no backend takes it
