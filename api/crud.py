@@ -70,7 +70,7 @@ def insert_requests(write_engine: Engine, submissions: Sequence[tuple[dict[str, 
 
 IMPORTED = {"Org": "org", "Voucher": "voucher", "VoucherEntry": "", "ComputeRequest": "request"}
 """What an import may create, by row type, and its audit entity ("": a voucher's opening ledger line, no entity)."""
-_ID_CHUNK = 1000  # ids per IN list: SQLite caps a statement's parameters
+ID_CHUNK = 1000  # ids per IN list: SQLite caps a statement's parameters
 
 
 def insert_rows(session: Session, rows: Sequence[SQLModel], actor: str) -> dict[str, int]:
@@ -88,8 +88,8 @@ def insert_rows(session: Session, rows: Sequence[SQLModel], actor: str) -> dict[
         entity = IMPORTED[model.__name__]
         if entity:
             ids = [row.id for row in group]  # type: ignore[attr-defined]
-            for start in range(0, len(ids), _ID_CHUNK):
-                taken = session.exec(select(model.id).where(model.id.in_(ids[start : start + _ID_CHUNK]))).first()  # type: ignore[attr-defined]
+            for start in range(0, len(ids), ID_CHUNK):
+                taken = session.exec(select(model.id).where(model.id.in_(ids[start : start + ID_CHUNK]))).first()  # type: ignore[attr-defined]
                 if taken is not None:
                     raise Conflict("id", f"{entity} {taken!r} already exists")
             counts[entity] = len(group)

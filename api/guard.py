@@ -1,6 +1,7 @@
-"""Limits every request meets before the app reads it: header size, body size (from ``Content-Length`` before any
-byte is read, and counted while it streams), a body read timeout, and a bearer token on every request that
-carries a body, so that nobody makes the server buffer and parse a large body without credentials.
+"""Limits every request meets before the app reads it: no NUL character in its path, query or JSON body, its body
+size (from ``Content-Length`` before any byte is read, and counted while it streams), a body read timeout, and a
+bearer token on every request that carries a body, so that nobody makes the server buffer and parse a large body
+without credentials. The head (line and headers) is bounded earlier, in the HTTP protocol (:mod:`api.http_protocol`).
 
 A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``): it adds no task or copy per request.
 """
@@ -35,7 +36,7 @@ NUL_ESCAPE = b"\\u0000"  # a NUL character in JSON text: PostgreSQL cannot store
 
 
 class RequestGuard:
-    """Answers 431, 413, 408, 400 or 401 with the API's ``{field, rule}`` error body, before the route runs."""
+    """Answers 413, 408, 422, 400 or 401 with the API's ``{field, rule}`` error body, before the route runs."""
 
     def __init__(self, app: Any, settings: Settings) -> None:
         self.app, self.settings = app, settings
@@ -49,9 +50,6 @@ class RequestGuard:
             await _refuse(send, 422, "path" if "\x00" in scope["path"] else "query", "must not contain a NUL character")
             return
         headers = scope["headers"]
-        if sum(len(name) + len(value) for name, value in headers) > settings.max_header_bytes:
-            await _refuse(send, 431, "headers", f"must total at most {settings.max_header_bytes} bytes")
-            return
         limit = settings.max_import_bytes if scope["path"].startswith("/imports/") else settings.max_body_bytes
         if scope["method"] in BODY_METHODS:
             named = dict(headers)

@@ -256,8 +256,8 @@ def _hold(session: Session, checked: Checked) -> bool:
     placed = sorted(p.request_id for p in checked.plan)
     table = m.ComputeRequest.__table__
     still_pending = 0
-    for start in range(0, len(placed), _CHUNK):
-        chunk = placed[start : start + _CHUNK]
+    for start in range(0, len(placed), crud.ID_CHUNK):
+        chunk = placed[start : start + crud.ID_CHUNK]
         locked = session.execute(
             select(table.c.id)
             .where(table.c.id.in_(chunk), table.c.status == m.RequestStatus.PENDING)
@@ -271,9 +271,6 @@ def _hold(session: Session, checked: Checked) -> bool:
         session.execute(select(voucher.c.id).where(voucher.c.id.in_(vouchers)).order_by(voucher.c.id).with_for_update())
     version = lock_version(session)
     return still_pending == len(placed) and version == checked.catalog_version
-
-
-_CHUNK = 1000  # ids per IN list: SQLite caps a statement's parameters
 
 
 def _commit_plan(

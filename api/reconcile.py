@@ -18,6 +18,7 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from api import models as m
+from api.mapping import subsidy_paid_fen
 
 HOLDING = (m.RequestStatus.ALLOCATED, m.RequestStatus.RUNNING, m.RequestStatus.COMPLETED)
 MONEY_KINDS = (m.EntryKind.SUBSIDY, m.EntryKind.REFUND)
@@ -61,11 +62,7 @@ def reconcile(session: Session) -> m.MoneyAudit:
     ]
 
     live_fen = int(session.execute(select(func.coalesce(func.sum(live), 0))).scalar_one())
-    paid_fen = -int(
-        session.execute(
-            select(func.coalesce(func.sum(entry.c.amount_fen), 0)).where(entry.c.kind.in_(MONEY_KINDS))
-        ).scalar_one()
-    )
+    paid_fen = subsidy_paid_fen(session)  # what the rounds' budget rule also counts
     budget = session.get(m.Programme, 1)
     budget_fen = budget.voucher_budget_fen if budget is not None else 0
     if live_fen != paid_fen:
