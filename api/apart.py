@@ -1,4 +1,4 @@
-"""``scheduler.solve`` in a process of its own, for rounds and what-ifs run inside a server process.
+"""``scheduler.optimise.solve`` in a process of its own, for rounds and what-ifs run inside a server process.
 
 Parts of a solve hold the GIL for a second or more at a time (GLOP's bounding LP, for one), and a server process
 answers no request meanwhile: in a round over ~1,000 pending requests, submissions that reached that process
@@ -13,8 +13,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from scheduler.domain import Problem
-from scheduler.solve import Result, SolveParams, solve
+from scheduler.model.domain import Problem
+from scheduler.optimise.solve import Result, SolveParams, solve
 
 ORPHAN_CHECK_S = 0.5
 

@@ -3,7 +3,7 @@
 A round takes a lease on the ``round`` row of ``round_lock`` (``SELECT ... FOR UPDATE`` on PostgreSQL, a
 ``BEGIN IMMEDIATE`` transaction on SQLite), so rounds never overlap, not even across processes; the lease is
 short-lived, and the solve runs outside any transaction so that submissions go on meanwhile. After the solve the
-round re-reads the state and re-validates the plan on it with :func:`scheduler.validate.violations`, still
+round re-reads the state and re-validates the plan on it with :func:`scheduler.rules.validate.violations`, still
 outside the write lock (on SQLite that lock stops every submission); under the lock it then checks that nothing
 the check depended on changed since (the catalogue version, which triggers move on every change to pools,
 vouchers, the policy, the programme, ...; and the placed requests still pending), or else re-reads and

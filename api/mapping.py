@@ -22,8 +22,12 @@ from api import models as m
 from api.apart import solve_apart
 from api.catalog import Catalog
 from api.catalog import load as load_catalog
-from scheduler import formulas, parse, reports
-from scheduler.domain import (
+from scheduler.io import parse
+from scheduler.io.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
+from scheduler.io.scenarios import Scenario
+from scheduler.io.scenarios import load_scenario as load_scenario  # re-exported for api.seed
+from scheduler.model import formulas
+from scheduler.model.domain import (
     Commitment,
     MaintenanceWindow,
     Org,
@@ -37,14 +41,12 @@ from scheduler.domain import (
     Site,
     Voucher,
 )
-from scheduler.errors import InputError
-from scheduler.horizon import Horizon
-from scheduler.reasons import Reason
-from scheduler.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
-from scheduler.scenarios import Scenario
-from scheduler.scenarios import load_scenario as load_scenario  # re-exported for api.seed
-from scheduler.solve import Result, SolveParams
-from scheduler.validate import violations
+from scheduler.model.errors import InputError
+from scheduler.model.horizon import Horizon
+from scheduler.optimise.solve import Result, SolveParams
+from scheduler.report import reports
+from scheduler.rules.reasons import Reason
+from scheduler.rules.validate import violations
 
 NEVER = (-2, -1)  # voucher validity slots that no placement can start in
 
@@ -345,8 +347,8 @@ def plan_kpis(snap: Snapshot, plan: Sequence[Placement]) -> dict[str, Any]:
 
 
 def solve_snapshot(snap: Snapshot, time_limit_s: float, seed: int, workers: int) -> Result:
-    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move), in a process
-    of its own (:mod:`api.apart`)."""
+    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move), in a process of
+    its own (:mod:`api.apart`)."""
     return solve_apart(snap.problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
 
 

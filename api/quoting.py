@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from scheduler import formulas
-from scheduler.domain import Problem
+from scheduler.model import formulas
+from scheduler.model.domain import Problem
 
 
 def quote(problem: Problem, voucher_balance_fen: int | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from api import models as m
-from scheduler import export as spreadsheet
+from scheduler.report import export as spreadsheet
 
 CLASSES = [c.value for c in m.OrgClassName]
 FORMATS = {
@@ -100,7 +100,7 @@ def utilisation_frame(session: Session) -> pd.DataFrame:
 def export(frame: pd.DataFrame, fmt: str) -> bytes:
     """``frame`` as CSV, Excel (xlsx) or Parquet bytes.
 
-    CSV and Excel are written by :mod:`scheduler.export`: text a spreadsheet would run as a formula (an
+    CSV and Excel are written by :mod:`scheduler.report.export`: text a spreadsheet would run as a formula (an
     accelerator type ``=HYPERLINK(...)``) gets a leading ``'`` and is stored as text, never as a formula.
     Parquet is not opened in spreadsheets and keeps the raw values."""
     buffer = io.BytesIO()

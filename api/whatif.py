@@ -10,11 +10,11 @@ from fractions import Fraction
 from typing import Any
 
 from api.apart import solve_apart
-from scheduler import reports
-from scheduler.domain import MaintenanceWindow, Pool, Problem
-from scheduler.errors import InputError
-from scheduler.horizon import parse_datetime
-from scheduler.solve import SolveParams
+from scheduler.model.domain import MaintenanceWindow, Pool, Problem
+from scheduler.model.errors import InputError
+from scheduler.model.horizon import parse_datetime
+from scheduler.optimise.solve import SolveParams
+from scheduler.report import reports
 
 
 def apply_overrides(problem: Problem, overrides: dict[str, Any]) -> Problem:

@@ -14,11 +14,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from scheduler import generator
-from scheduler.domain import Pool, Problem, Site
-from scheduler.horizon import Horizon
-from scheduler.scenarios import load_scenario
-from scheduler.traces import TraceBlock, trace_requests
+from scheduler.io import generator
+from scheduler.io.scenarios import load_scenario
+from scheduler.io.traces import TraceBlock, trace_requests
+from scheduler.model.domain import Pool, Problem, Site
+from scheduler.model.horizon import Horizon
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"

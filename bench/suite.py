@@ -27,16 +27,16 @@ FULL = [(Instance("synthetic", n, *SHAPES[n], demand), LIMITS[n]) for n in LIMIT
     (Instance(trace, n, *SHAPES[n], 1.3), LIMITS[n]) for trace in ("itp", "philly") for n in LIMITS
 ]
 SCHEDULERS = ("optimiser", "greedy", "fifo", "easy", "quota", "bound")
-"""``bound`` is no scheduler: the upper bound of :mod:`scheduler.bounds` without the solver's time cap."""
+"""``bound`` is no scheduler: the upper bound of :mod:`scheduler.optimise.bounds` without the solver's time cap."""
 
 
 def run_one(spec: Instance, scheduler: str, time_limit_s: float, workers: int) -> dict:
     """Build the instance and schedule it in this (fresh) process; the row of the table."""
-    from scheduler import formulas
-    from scheduler.baselines import BASELINES
-    from scheduler.bounds import upper_bound_milli
-    from scheduler.solve import SolveParams, solve
-    from scheduler.validate import objective, violations
+    from scheduler.model import formulas
+    from scheduler.optimise.bounds import upper_bound_milli
+    from scheduler.optimise.solve import SolveParams, solve
+    from scheduler.rules.validate import objective, violations
+    from scheduler.sim.baselines import BASELINES
 
     problem = build(spec)
     started = time.perf_counter()

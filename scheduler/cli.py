@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from scheduler import export
-from scheduler.allocations_file import FILE_RULE, read_plan_file
-from scheduler.charts import write_compare_report, write_run_report
-from scheduler.errors import InputError
-from scheduler.reports import allocations_frame, compare_frame, kpis, pool_frame, run_kpis, run_tables
-from scheduler.scenario_writer import write_scenario
-from scheduler.scenarios import Scenario, load_scenario
-from scheduler.simulate import SimulationParams, check_schedulers, compare, load_for_days, simulate
-from scheduler.solve import Result, SolveParams, solve
-from scheduler.validate import violations
+from scheduler.io.allocations_file import FILE_RULE, read_plan_file
+from scheduler.io.scenario_writer import write_scenario
+from scheduler.io.scenarios import Scenario, load_scenario
+from scheduler.model.errors import InputError
+from scheduler.optimise.solve import Result, SolveParams, solve
+from scheduler.report import export
+from scheduler.report.charts import write_compare_report, write_run_report
+from scheduler.report.reports import allocations_frame, compare_frame, kpis, pool_frame, run_kpis, run_tables
+from scheduler.rules.validate import violations
+from scheduler.sim.simulate import SimulationParams, check_schedulers, compare, load_for_days, simulate
 
 
 def _progress(elapsed_s: float, objective: float, bound: float) -> None:

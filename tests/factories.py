@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from fractions import Fraction
 
-from scheduler import formulas
-from scheduler.domain import (
+from scheduler.model import formulas
+from scheduler.model.domain import (
     Commitment,
     MaintenanceWindow,
     Org,
@@ -26,7 +26,7 @@ from scheduler.domain import (
     Site,
     Voucher,
 )
-from scheduler.horizon import Horizon
+from scheduler.model.horizon import Horizon
 
 HORIZON_START = datetime(2026, 12, 7, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from scheduler.domain import Commitment, MaintenanceWindow, Pool, Problem, Request, Voucher
+from scheduler.model.domain import Commitment, MaintenanceWindow, Pool, Problem, Request, Voucher
 from tests.factories import ORGS, make_policy, make_problem, make_programme, make_site
 
 ACCELERATOR_TYPES = ("A800", "910B", "H20")

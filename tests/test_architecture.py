@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "scheduler"
 MODULES = sorted(CORE.rglob("*.py"))
 WEB = ("fastapi", "sqlmodel", "sqlalchemy", "apscheduler", "starlette")
-SOLVER_FREE = ("scheduler/domain.py", "scheduler/validate.py", "scheduler/formulas.py")
+SOLVER_FREE = ("scheduler/model/domain.py", "scheduler/rules/validate.py", "scheduler/model/formulas.py")
 MAX_LINES = 500
 
 
@@ -88,8 +88,8 @@ def top(name: str) -> str:
 
 
 def test_there_are_modules_to_check() -> None:
-    assert CORE / "validate.py" in MODULES
-    assert any(p.parent.name == "policies" for p in MODULES)
+    assert CORE / "rules" / "validate.py" in MODULES
+    assert any(p.parent.name == "rules" for p in MODULES)
 
 
 @pytest.mark.parametrize("path", MODULES, ids=rel)
@@ -105,15 +105,15 @@ def test_solver_free_modules_never_import_ortools(name: str) -> None:
     assert not [n for n in names if top(n) == "ortools"], f"{name} imports ortools"
 
 
-POLICIES = sorted((CORE / "policies").glob("*.py"))
+POLICIES = sorted((CORE / "rules").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", POLICIES, ids=rel)
-def test_check_side_of_policies_never_imports_ortools(path: Path) -> None:
+def test_check_side_of_rules_never_imports_ortools(path: Path) -> None:
     # ``encode`` may use the solver; the module body (outside TYPE_CHECKING) and ``check`` must not
     names = runtime_imports(parse(path), package_of(path), skip_functions=("encode",))
     assert not [n for n in names if top(n) == "ortools"], f"{rel(path)} imports ortools outside encode"
-    cpsat = [n for n in names if n.startswith(("scheduler.cpsat", "scheduler.solve"))]
+    cpsat = [n for n in names if n.startswith(("scheduler.optimise.cpsat", "scheduler.optimise.solve"))]
     assert not cpsat, f"{rel(path)} imports the CP-SAT model at run time: {cpsat}"
 
 
@@ -127,7 +127,7 @@ def _solver_free_closure(start: str) -> dict[str, list[str]]:
         if name in seen or name not in by_name:
             continue
         path = by_name[name]
-        skip = ("encode",) if path.parent.name == "policies" else ()
+        skip = ("encode",) if path.parent.name == "rules" else ()
         names = runtime_imports(parse(path), package_of(path), skip)
         seen[name] = [n for n in names if top(n) == "ortools"]
         for n in names:
@@ -139,14 +139,14 @@ def _solver_free_closure(start: str) -> dict[str, list[str]]:
     return seen
 
 
-@pytest.mark.parametrize("name", ["scheduler.validate", "scheduler.domain", "scheduler.formulas"])
+@pytest.mark.parametrize("name", ["scheduler.rules.validate", "scheduler.model.domain", "scheduler.model.formulas"])
 def test_solver_free_modules_reach_no_ortools_import(name: str) -> None:
     reached = _solver_free_closure(name)
     assert name in reached
     assert not {m: o for m, o in reached.items() if o}
 
 
-@pytest.mark.parametrize("name", ["scheduler.validate", "scheduler.domain", "scheduler.formulas"])
+@pytest.mark.parametrize("name", ["scheduler.rules.validate", "scheduler.model.domain", "scheduler.model.formulas"])
 def test_importing_solver_free_modules_leaves_ortools_unloaded(name: str) -> None:
     code = (
         f"import sys, {name}\n"

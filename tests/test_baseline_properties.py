@@ -9,14 +9,14 @@ from collections import defaultdict
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from scheduler import formulas
-from scheduler.baselines import BASELINES
-from scheduler.baselines.easy import easy_plan
-from scheduler.baselines.fifo import fifo_plan
-from scheduler.baselines.ledger import arrival_slot, priority_key
-from scheduler.baselines.quota import nominal_quotas, quota_plan
-from scheduler.domain import Problem
-from scheduler.validate import violations
+from scheduler.model import formulas
+from scheduler.model.domain import Problem
+from scheduler.rules.validate import violations
+from scheduler.sim.baselines import BASELINES
+from scheduler.sim.baselines.easy import easy_plan
+from scheduler.sim.baselines.fifo import fifo_plan
+from scheduler.sim.baselines.ledger import arrival_slot, priority_key
+from scheduler.sim.baselines.quota import nominal_quotas, quota_plan
 from tests.factories import LARGE, make_commitment, make_pool, make_problem, make_request
 from tests.strategies import problems
 from tests.test_properties import assert_invariants

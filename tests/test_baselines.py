@@ -6,14 +6,14 @@ from fractions import Fraction
 
 import pytest
 
-from scheduler import formulas
-from scheduler.baselines import BASELINES, run_baseline
-from scheduler.baselines.easy import easy_plan
-from scheduler.baselines.fifo import fifo_plan
-from scheduler.baselines.quota import class_shares, nominal_quotas, quota_plan
-from scheduler.domain import OrgClass, Placement, Problem
-from scheduler.greedy import greedy_plan
-from scheduler.validate import violations
+from scheduler.model import formulas
+from scheduler.model.domain import OrgClass, Placement, Problem
+from scheduler.optimise.greedy import greedy_plan
+from scheduler.rules.validate import violations
+from scheduler.sim.baselines import BASELINES, run_baseline
+from scheduler.sim.baselines.easy import easy_plan
+from scheduler.sim.baselines.fifo import fifo_plan
+from scheduler.sim.baselines.quota import class_shares, nominal_quotas, quota_plan
 from tests.factories import (
     KEY,
     LARGE,

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from scheduler import bounds, formulas
-from scheduler.domain import Problem
-from scheduler.solve import SolveParams, solve
-from scheduler.warm_start import warm_start
+from scheduler.model import formulas
+from scheduler.model.domain import Problem
+from scheduler.optimise import bounds
+from scheduler.optimise.solve import SolveParams, solve
+from scheduler.optimise.warm_start import warm_start
 from tests.factories import SME, make_policy, make_pool, make_problem, make_request
 from tests.strategies import problems
 
@@ -39,7 +40,7 @@ def test_bounds_are_above_the_optimum_and_the_dual_above_the_lp(problem: Problem
 def test_default_scenario_lp_bound_is_tighter_than_the_trivial_bound() -> None:
     from pathlib import Path
 
-    from scheduler.scenarios import load_scenario
+    from scheduler.io.scenarios import load_scenario
 
     problem = load_scenario(Path(__file__).parents[1] / "scenarios/shanghai-default/scenario.yaml").problem
     bound = bounds.lp_bound(problem)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.allocations_file import read_allocations
 from scheduler.cli import main
-from scheduler.scenarios import load_scenario
-from scheduler.validate import objective, violations
+from scheduler.io.allocations_file import read_allocations
+from scheduler.io.scenarios import load_scenario
+from scheduler.rules.validate import objective, violations
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from scheduler.cli import main
-from scheduler.scenarios import load_scenario
-from scheduler.simulate import compare, scheduler_names, with_demand
+from scheduler.io.scenarios import load_scenario
+from scheduler.sim.simulate import compare, scheduler_names, with_demand
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"

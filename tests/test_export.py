@@ -1,4 +1,4 @@
-"""Spreadsheet-safe exports (:mod:`scheduler.export`): text a spreadsheet would run as a formula is written as
+"""Spreadsheet-safe exports (:mod:`scheduler.report.export`): text a spreadsheet would run as a formula is written as
 text, numbers stay numbers, Parquet stays raw, and restore() undoes the quote."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from scheduler import export
-from scheduler.reports import export_tables
+from scheduler.report import export
+from scheduler.report.reports import export_tables
 
 LINK = '=HYPERLINK("http://x","y")'
 

@@ -3,7 +3,7 @@ objective is the recomputed one, the optimiser is never worse than its greedy st
 request has a reason, and more capacity never lowers a proved optimum.
 
 The capacity, reserve and voucher invariants are recomputed here from the problem data, independently of
-:mod:`scheduler.formulas` and the validator.
+:mod:`scheduler.model.formulas` and the validator.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from fractions import Fraction
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from scheduler import formulas
-from scheduler.cpsat.lns import Spending
-from scheduler.domain import OrgClass, Placement, Pool, Problem, Request
-from scheduler.greedy import greedy_plan
-from scheduler.solve import Result, SolveParams, solve
-from scheduler.validate import objective, violations
-from scheduler.warm_start import CANDIDATES
+from scheduler.model import formulas
+from scheduler.model.domain import OrgClass, Placement, Pool, Problem, Request
+from scheduler.optimise.cpsat.lns import Spending
+from scheduler.optimise.greedy import greedy_plan
+from scheduler.optimise.solve import Result, SolveParams, solve
+from scheduler.optimise.warm_start import CANDIDATES
+from scheduler.rules.validate import objective, violations
 from tests.factories import KEY, SME, make_policy, make_pool, make_problem, make_request
 from tests.strategies import problems
 

@@ -9,10 +9,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from scheduler.charts import kpi_bars, write_compare_report, write_run_report
-from scheduler.domain import Voucher
-from scheduler.reports import compare_frame, export_tables, jain_index, run_kpis, run_tables
-from scheduler.simulate import Arrival, Demand, SimulationParams, simulate
+from scheduler.model.domain import Voucher
+from scheduler.report.charts import kpi_bars, write_compare_report, write_run_report
+from scheduler.report.reports import compare_frame, export_tables, jain_index, run_kpis, run_tables
+from scheduler.sim.simulate import Arrival, Demand, SimulationParams, simulate
 from tests.factories import LARGE, RESEARCH, SME, make_pool, make_problem, make_programme, make_request
 
 PNG = b"\x89PNG\r\n\x1a\n"

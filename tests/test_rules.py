@@ -11,11 +11,11 @@ from fractions import Fraction
 
 import pytest
 
-from scheduler import formulas
-from scheduler.domain import Placement, Problem
-from scheduler.reasons import explain
-from scheduler.solve import Result, SolveParams, solve
-from scheduler.validate import objective, violations
+from scheduler.model import formulas
+from scheduler.model.domain import Placement, Problem
+from scheduler.optimise.solve import Result, SolveParams, solve
+from scheduler.rules.reasons import explain
+from scheduler.rules.validate import objective, violations
 from tests.factories import (
     KEY,
     LARGE,

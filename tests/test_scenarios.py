@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from scheduler import generator
-from scheduler.domain import OrgClass, Problem
-from scheduler.errors import InputError
-from scheduler.scenario_writer import write_scenario
-from scheduler.scenarios import load_scenario
+from scheduler.io import generator
+from scheduler.io.scenario_writer import write_scenario
+from scheduler.io.scenarios import load_scenario
+from scheduler.model.domain import OrgClass, Problem
+from scheduler.model.errors import InputError
 
 DEFAULT = Path(__file__).resolve().parent.parent / "scenarios" / "shanghai-default" / "scenario.yaml"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.domain import Placement, Voucher
-from scheduler.errors import InputError
-from scheduler.simulate import (
+from scheduler.model.domain import Placement, Voucher
+from scheduler.model.errors import InputError
+from scheduler.rules.validate import violations
+from scheduler.sim.simulate import (
     Arrival,
     Demand,
     SimulationParams,
@@ -20,7 +21,6 @@ from scheduler.simulate import (
     scheduler_names,
     simulate,
 )
-from scheduler.validate import violations
 from tests.factories import LARGE, SME, make_policy, make_pool, make_problem, make_programme, make_request
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.cpsat.lns import KINDS, KindChooser
-from scheduler.greedy import greedy_plan
-from scheduler.scenarios import load_scenario
-from scheduler.solve import SolveParams, solve
-from scheduler.validate import objective, violations
+from scheduler.io.scenarios import load_scenario
+from scheduler.optimise.cpsat.lns import KINDS, KindChooser
+from scheduler.optimise.greedy import greedy_plan
+from scheduler.optimise.solve import SolveParams, solve
+from scheduler.rules.validate import objective, violations
 
 DEFAULT = Path(__file__).resolve().parents[1] / "scenarios" / "shanghai-default" / "scenario.yaml"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scheduler.errors import InputError
-from scheduler.scenarios import load_scenario
-from scheduler.traces import auto_scale, read_trace, sizes_for_scale
+from scheduler.io.scenarios import load_scenario
+from scheduler.io.traces import auto_scale, read_trace, sizes_for_scale
+from scheduler.model.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT.parent / "shared" / "data" / "traces"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from scheduler.cli import main
-from scheduler.domain import Problem
-from scheduler.horizon import parse_datetime
-from scheduler.reports import ALLOCATION_COLUMNS
-from scheduler.scenarios import load_scenario
+from scheduler.io.scenarios import load_scenario
+from scheduler.model.domain import Problem
+from scheduler.model.horizon import parse_datetime
+from scheduler.report.reports import ALLOCATION_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 from api import crud, import_rules, mapping
 from api.db import read_session, write_session
 from api.deps import Admin, EngineDep
-from scheduler.errors import InputError
+from scheduler.model.errors import InputError
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 

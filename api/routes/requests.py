@@ -15,7 +15,7 @@ from api import crud, mapping
 from api import models as m
 from api.db import read_session, utcnow
 from api.deps import Credentials, CurrentUser, Limit, SessionDep, WriteSessionDep, authenticate, org_scope
-from scheduler.parse import cny_to_fen
+from scheduler.io.parse import cny_to_fen
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 

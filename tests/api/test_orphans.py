@@ -14,8 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PARENT = """
 from api.apart import solve_apart
-from scheduler.scenarios import load_scenario
-from scheduler.solve import SolveParams
+from scheduler.io.scenarios import load_scenario
+from scheduler.optimise.solve import SolveParams
 problem = load_scenario("scenarios/shanghai-default/scenario.yaml").problem
 print("solving", flush=True)
 solve_apart(problem, SolveParams(time_limit_s=120, num_workers=1))

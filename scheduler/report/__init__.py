@@ -1,0 +1,1 @@
+"""Reports: KPI tables (pandas), charts and spreadsheet exports."""

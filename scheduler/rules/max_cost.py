@@ -1,0 +1,39 @@
+"""A request with ``max_cost_fen`` is placed only if ``cost_fen - subsidy_fen <= max_cost_fen``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scheduler.model.domain import Placement, Problem
+from scheduler.rules.base import Violation, known_placements
+
+if TYPE_CHECKING:
+    from scheduler.optimise.cpsat.variables import ModelContext
+
+
+def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
+    found: list[Violation] = []
+    for p in known_placements(problem, plan):
+        limit = problem.request_by_id[p.request_id].max_cost_fen
+        if limit is not None and p.cost_fen - p.subsidy_fen > limit:
+            found.append(
+                Violation(
+                    "max_cost",
+                    f"pays {p.cost_fen - p.subsidy_fen} fen after subsidy, above its max_cost of {limit} fen",
+                    p.request_id,
+                    p.pool_id,
+                )
+            )
+    return found
+
+
+def encode(ctx: ModelContext) -> None:
+    for request_id, options in ctx.options_by_request.items():
+        limit = ctx.problem.request_by_id[request_id].max_cost_fen
+        if limit is None:
+            continue
+        subsidy = ctx.subsidy_var.get(request_id, 0)
+        for option in options:
+            if option.cost_fen - option.entitlement_fen > limit:
+                ctx.model.add(option.present_var == 0)
+        ctx.model.add(sum(o.cost_fen * o.present_var for o in options) - subsidy <= limit)

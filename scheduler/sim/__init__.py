@@ -1,0 +1,1 @@
+"""Online allocation: the rolling simulator and the baselines a programme would run instead."""

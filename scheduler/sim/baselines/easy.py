@@ -1,0 +1,82 @@
+"""Slurm's priority scheduling with EASY backfill."""
+
+from __future__ import annotations
+
+from scheduler.model.domain import Placement, Problem, Request
+from scheduler.sim.baselines.ledger import Ledger, arrival_slot, priority_key
+
+
+def easy_plan(problem: Problem) -> tuple[Placement, ...]:
+    """Priority order with EASY backfill (Slurm's ``sched/backfill`` with one reservation).
+
+    The queue holds the requests that have arrived (``earliest_slot``), ordered by class priority (class
+    weight, highest first), then arrival, then request id. At every slot ``t``, in queue order:
+
+    1. while no request has been blocked yet, each request that fits now (a start at ``t`` on some pool, under
+       capacity, the SME reserve, its window and its price ceiling) starts at ``t`` on the fitting pool with
+       the best score;
+    2. the first request that does not fit is the head: it gets a reservation at its earliest feasible start
+       ``s* > t`` (the shadow time) on the pool where that start is earliest (ties: best score). The
+       reservation holds its accelerators on that pool in ``[s*, s* + run)``;
+    3. every later request that fits now starts at ``t`` only if it does not delay the reservation: it must
+       fit in the capacity the reservation leaves free (so on the head's pool it either ends by ``s*`` or
+       uses accelerators the head does not need), and the subsidy it takes must leave the head within its
+       price ceiling at ``s*``.
+
+    The reservation is recomputed every slot, so it never moves later; a request of higher priority that
+    arrives meanwhile goes ahead of the head, as in Slurm. Requests whose deadline can no longer be met are
+    dropped: those whose window has passed, and a head with no feasible start left. Subsidies are paid in
+    the order requests start: ``min(entitlement, voucher left, budget left)``.
+
+    Parameters
+    ----------
+    problem : Problem
+        The requests, pools, rules and earlier commitments.
+
+    Returns
+    -------
+    tuple[Placement, ...]
+        The placements in the order they started; they pass :func:`scheduler.rules.validate.violations`.
+    """
+    ledger = Ledger(problem)
+    pending = sorted((r for r in problem.requests if ledger.options(r)), key=lambda r: priority_key(problem, r))
+    for slot in range(problem.horizon.slots):
+        if not pending:
+            break
+        waiting: list[Request] = []
+        head: Request | None = None
+        reservation: Placement | None = None
+        for request in pending:
+            if arrival_slot(request) > slot:
+                waiting.append(request)
+                continue
+            if ledger.last_start(request) < slot:
+                continue  # its deadline can no longer be met
+            now = ledger.best_offer(request, slot, slot)
+            if reservation is None:
+                if now is not None:
+                    ledger.commit(now)
+                    continue
+                reservation = ledger.best_offer(request, slot + 1)
+                if reservation is None:
+                    continue  # no start left that meets its deadline
+                head = request
+                ledger.hold(reservation)
+            elif now is not None and _backfill(ledger, now, head, reservation):  # type: ignore[arg-type]
+                continue
+            waiting.append(request)
+        if reservation is not None:
+            ledger.unhold(reservation)
+        pending = waiting
+    return tuple(ledger.plan)
+
+
+def _backfill(ledger: Ledger, placement: Placement, head: Request, reservation: Placement) -> bool:
+    """Commit ``placement`` (which fits around the held reservation) unless the subsidy it takes would leave
+    the head above its price ceiling at its reservation."""
+    ledger.commit(placement)
+    pool = ledger.problem.pool_by_id[reservation.pool_id]
+    if ledger.affordable(head, pool, reservation.start_slot):
+        return True
+    ledger.release(placement)
+    return False
