@@ -178,4 +178,6 @@ def place(
         cost_fen = formulas.cost_fen(request, pool)
     if subsidy_fen is None:
         subsidy_fen = formulas.entitlement_fen(problem, request, pool, start)
-    return Placement(request_id, pool_id, start, cost_fen, subsidy_fen)
+    return Placement(
+        request_id, pool_id, start, cost_fen, subsidy_fen, end_slot=start + formulas.run_slots(problem, request, pool)
+    )

@@ -15,13 +15,13 @@ from scheduler.rules.validate import violations
 from scheduler.sim.baselines import BASELINES
 from scheduler.sim.baselines.easy import easy_plan
 from scheduler.sim.baselines.fifo import fifo_plan
-from scheduler.sim.baselines.ledger import arrival_slot, priority_key
+from scheduler.sim.baselines.queue import arrival_slot, priority_key
 from scheduler.sim.baselines.quota import nominal_quotas, quota_plan
 from tests.factories import LARGE, make_commitment, make_pool, make_problem, make_request
 from tests.strategies import problems
 from tests.test_properties import assert_invariants
 
-CHEAP = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHEAP = settings(max_examples=settings().max_examples // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

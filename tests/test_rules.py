@@ -7,6 +7,7 @@ plan checked by the validator. Then the reason given for each kind of unplaced r
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
 import pytest
@@ -33,7 +34,7 @@ from tests.factories import (
     place,
 )
 
-PARAMS = SolveParams(time_limit_s=5, num_workers=2)
+PARAMS = SolveParams(time_limit_s=5, num_workers=2, warm_start=False)  # the model itself, not the greedy start
 
 
 def rules_of(problem: Problem, plan: tuple[Placement, ...]) -> set[str]:
@@ -47,11 +48,16 @@ def assert_both_ways(problem: Problem, good: tuple[Placement, ...], bad: tuple[P
 
 
 def run(problem: Problem) -> Result:
-    """Solve, and check the plan with the validator and the objective outside the solver."""
+    """Solve with CP-SAT from the empty plan, and check the plan with the validator and CP-SAT's own objective
+    value against the one recomputed outside the solver."""
     result = solve(problem, PARAMS)
     assert violations(problem, result.plan) == []
-    assert objective(problem, result.plan) == result.objective
     assert result.status == "optimal", result.message
+    if result.bound == 0:  # nothing can be placed at a gain: there is nothing for the model to decide
+        assert result.plan == ()
+    else:
+        assert result.solver_status == "OPTIMAL", "the model was never run"
+        assert result.solver_objective == objective(problem, result.plan) == result.objective
     assert set(result.reasons) == {r.id for r in problem.requests} - {p.request_id for p in result.plan}
     return result
 
@@ -67,7 +73,7 @@ def by_request(result: Result) -> dict[str, Placement]:
 def test_unknown_request() -> None:
     problem = make_problem(requests=[make_request("r1", LARGE, 2, 2, 0, 12)])
     good = (place(problem, "r1", "p1", 0),)
-    assert_both_ways(problem, good, (*good, Placement("ghost", "p1", 0, 200)), "unknown_request")
+    assert_both_ways(problem, good, (*good, Placement("ghost", "p1", 0, 200, end_slot=2)), "unknown_request")
 
 
 def test_double_booking() -> None:
@@ -99,7 +105,14 @@ def test_ineligible_pool_by_size() -> None:
 def test_unknown_pool() -> None:
     problem = make_problem(requests=[make_request("r1", LARGE, 2, 2, 0, 12)])
     good = (place(problem, "r1", "p1", 0),)
-    assert_both_ways(problem, good, (Placement("r1", "nowhere", 0, 400),), "ineligible_pool")
+    assert_both_ways(problem, good, (Placement("r1", "nowhere", 0, 400, end_slot=2),), "ineligible_pool")
+
+
+def test_end_slot_is_the_run_at_the_pool_speed() -> None:
+    problem = make_problem(pools=[make_pool(speed=Fraction(1, 2))], requests=[make_request("r1", LARGE, 2, 2, 0, 12)])
+    good = place(problem, "r1", "p1", 0)
+    assert good.end_slot == 4  # two hours at half speed
+    assert_both_ways(problem, (good,), (dataclasses.replace(good, end_slot=2),), "run")
 
 
 def test_window_before_earliest() -> None:
@@ -635,6 +648,17 @@ def test_solver_max_cost_picks_the_cheaper_pool() -> None:
     requests = [make_request("r1", LARGE, 1, 1, 0, 12, max_cost_fen=250)]
     placement = by_request(run(make_problem(pools, requests)))["r1"]
     assert (placement.pool_id, placement.start_slot) == ("cheap", 4)
+
+
+def test_solver_weighs_carbon_against_delay() -> None:
+    # the greener site is busy for 2 slots: waiting there costs 2 slots of delay and saves half the CO2
+    sites = [make_site("grey"), make_site("green", green_share=0.5)]
+    pools = [make_pool("p-grey", site_id="grey"), make_pool("p-green", site_id="green", maintenance=[(0, 2, 4)])]
+    requests = [make_request("r1", LARGE, 4, 2, 0, 12)]
+    for carbon, expected in ((0.0, ("p-grey", 0)), (1.0, ("p-green", 2))):
+        policy = make_policy(carbon_weight_per_kg=carbon, delay_weight_per_slot=0.01)
+        placement = by_request(run(make_problem(pools, requests, sites=sites, policy=policy)))["r1"]
+        assert (placement.pool_id, placement.start_slot) == expected
 
 
 # --------------------------------------------------------------------------------------------------------------

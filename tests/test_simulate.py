@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.model.domain import Placement, Voucher
+from scheduler.model.domain import Voucher
 from scheduler.model.errors import InputError
 from scheduler.rules.validate import violations
 from scheduler.sim.simulate import (
@@ -21,7 +21,7 @@ from scheduler.sim.simulate import (
     scheduler_names,
     simulate,
 )
-from tests.factories import LARGE, SME, make_policy, make_pool, make_problem, make_programme, make_request
+from tests.factories import LARGE, SME, make_policy, make_pool, make_problem, make_programme, make_request, place
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "shanghai-default" / "scenario.yaml"
@@ -121,7 +121,7 @@ def test_round_problem_turns_earlier_placements_into_commitments_and_shifts_main
     a = make_request("a", SME, 3, 4, 0, 12)
     b = make_request("b", LARGE, 1, 1, 0, 12)
     problem = make_problem(pools=[pool], requests=[a, b])
-    earlier = (Placement("a", "p1", 1, 1200), Placement("b", "p1", 0, 100))  # b ended at 1, a runs 1..5
+    earlier = (place(problem, "a", "p1", 1), place(problem, "b", "p1", 0))  # b ended at 1, a runs 1..5
     shifted = round_problem(problem, 2, 12, [], earlier, {})
     assert [(c.start_slot, c.end_slot, c.accelerators, c.sme) for c in shifted.commitments] == [(-1, 3, 3, True)]
     assert [(w.start_slot, w.end_slot) for w in shifted.pools[0].maintenance] == [(6, 8)]
@@ -140,13 +140,13 @@ def test_whole_run_check_knows_when_the_sme_reserve_was_lent() -> None:
         requests=[make_request("x", LARGE, 4, 2, 0, 12)],
         policy=make_policy(sme_reserve_pct=50, reserve_release_hours=2),
     )
-    plan = (Placement("x", "p1", 4, 800),)
+    plan = (place(problem, "x", "p1", 4),)
     assert run_violations(problem, plan, {"x": 4}, {"x": 0}) == []  # decided at 4: slots 4, 5 were lent
     lent_one = run_violations(problem, plan, {"x": 3}, {"x": 0})  # decided at 3: slot 5 was reserved
     assert {(v.rule, v.slot) for v in lent_one} == {("sme_reserve", 5)}
     broken = run_violations(problem, plan, {"x": 0}, {"x": 0})  # decided at 0: slots >= 2 were reserved
     assert {(v.rule, v.slot) for v in broken} == {("sme_reserve", 4), ("sme_reserve", 5)}
-    late = run_violations(problem, (Placement("x", "p1", 1, 800),), {"x": 2}, {"x": 0})
+    late = run_violations(problem, (place(problem, "x", "p1", 1),), {"x": 2}, {"x": 0})
     assert [v.rule for v in late] == ["causality"]
 
 
@@ -155,7 +155,7 @@ def test_whole_run_check_catches_capacity_and_budget_across_rounds() -> None:
     a = make_request("a", SME, 3, 2, 0, 12, voucher_id="v")
     b = make_request("b", SME, 3, 2, 0, 12, voucher_id="v")
     problem = make_problem(requests=[a, b], vouchers=[voucher], programme=make_programme(voucher_budget_fen=400))
-    plan = (Placement("a", "p1", 0, 600, 300), Placement("b", "p1", 1, 600, 300))
+    plan = (place(problem, "a", "p1", 0, 300), place(problem, "b", "p1", 1, 300))
     rules = {v.rule for v in run_violations(problem, plan, {"a": 0, "b": 1}, {"a": 0, "b": 0})}
     assert {"capacity", "programme_budget"} <= rules
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api import mapping, quoting
+from api import mapping
 from api import models as m
 from api.db import utcnow
-from api.deps import CatalogDep, CurrentUser, SessionDep
-from api.routes.requests import submitting_org
+from api.deps import CatalogDep, CurrentUser, SessionDep, submitting_org
+from scheduler import quote
 
 router = APIRouter(prefix="/quotes", tags=["quotes"])
 
@@ -20,4 +20,5 @@ def make_quote(body: m.RequestCreate, catalog: CatalogDep, session: SessionDep, 
     org_id = submitting_org(user, body)
     problem = mapping.check_request(catalog, body, org_id, body.request_id or "quote", utcnow(), live=session)
     voucher = session.get(m.Voucher, body.voucher_id) if body.voucher_id else None
-    return m.Quote.model_validate(quoting.quote(problem, None if voucher is None else voucher.balance_fen))
+    offer = quote(problem, None if voucher is None else voucher.balance_fen)
+    return m.Quote.model_validate(offer, from_attributes=True)

@@ -7,7 +7,7 @@ the problem's :class:`~scheduler.model.horizon.Horizon`, power in W, carbon inte
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from fractions import Fraction
 
@@ -343,10 +343,10 @@ class Problem:
             for site_id in request.sites or ():
                 _require(site_id in self.site_by_id, f"{where}: sites", f"unknown site {site_id!r}")
             if request.voucher_id is not None:
-                voucher = self.voucher_by_id.get(request.voucher_id)
-                _require(voucher is not None, f"{where}: voucher_id", f"unknown voucher {request.voucher_id!r}")
+                owner = self.voucher_by_id.get(request.voucher_id)
+                _require(owner is not None, f"{where}: voucher_id", f"unknown voucher {request.voucher_id!r}")
                 _require(
-                    voucher.org_id == request.org_id,
+                    owner is not None and owner.org_id == request.org_id,
                     f"{where}: voucher_id",
                     f"voucher {request.voucher_id} belongs to another organisation",
                 )
@@ -360,6 +360,27 @@ class Problem:
 
     def is_sme(self, request: Request) -> bool:
         return self.org_by_id[request.org_id].org_class is OrgClass.SME
+
+    def held(self, placement: Placement, shift: int = 0) -> Commitment:
+        """The capacity ``placement`` holds, as a commitment of a problem whose horizon starts ``shift`` slots
+        later."""
+        request = self.request_by_id[placement.request_id]
+        return Commitment(
+            placement.pool_id,
+            placement.start_slot - shift,
+            placement.end_slot - shift,
+            request.accelerators,
+            self.is_sme(request),
+        )
+
+    def after_spending(self, spent_by_voucher: Mapping[str, int]) -> Problem:
+        """This problem with money already spent: each voucher's balance and the programme budget less what
+        ``spent_by_voucher`` says was paid from them (never below zero)."""
+        vouchers = tuple(
+            replace(v, balance_fen=max(0, v.balance_fen - spent_by_voucher.get(v.id, 0))) for v in self.vouchers
+        )
+        budget = max(0, self.programme.voucher_budget_fen - sum(spent_by_voucher.values()))
+        return replace(self, vouchers=vouchers, programme=replace(self.programme, voucher_budget_fen=budget))
 
     def eligible_pools(self, request: Request) -> list[Pool]:
         """Pools of an accepted type at an accepted site with enough accelerators."""
@@ -379,13 +400,19 @@ class Problem:
 
 @dataclass(frozen=True)
 class Placement:
-    """One request's allocation: ``accelerators`` of ``pool_id`` from ``start_slot`` for its run."""
+    """One request's allocation: ``accelerators`` of ``pool_id`` in slots ``[start_slot, end_slot)``, its run
+    at the pool's speed (the placement rule checks ``end_slot``; :mod:`scheduler.rules.placement`)."""
 
     request_id: str
     pool_id: str
     start_slot: int
     cost_fen: int
     subsidy_fen: int = 0
+    end_slot: int = field(kw_only=True)
+
+    def shifted(self, slots: int) -> Placement:
+        """The same placement in a horizon that starts ``slots`` earlier."""
+        return replace(self, start_slot=self.start_slot + slots, end_slot=self.end_slot + slots)
 
 
 Plan = tuple[Placement, ...]

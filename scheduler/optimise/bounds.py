@@ -37,6 +37,7 @@ from ortools.linear_solver import pywraplp
 
 from scheduler.model import formulas
 from scheduler.model.domain import Problem
+from scheduler.rules import placement
 
 GLOP_MAX_NONZEROS = 1_200_000
 FEW_FIT = 8
@@ -96,11 +97,9 @@ def _relaxation(problem: Problem) -> _Relaxation:
     needs: dict[str, list[tuple[int, int]]] = {}
     for request in problem.requests:
         first_option = len(scores)
-        for pool in problem.eligible_pools(request):
-            starts = formulas.start_range(problem, request, pool)
-            if not starts:
-                continue
-            cost = formulas.cost_fen(request, pool)
+        for option in placement.options(problem, request):
+            pool, starts = option.pool, option.starts
+            cost = option.cost_fen
             need = 0 if request.max_cost_fen is None else max(0, cost - request.max_cost_fen)
             most = max(formulas.entitlement_fen(problem, request, pool, s) for s in (starts.start, starts.stop - 1))
             if request.voucher_id is not None:
@@ -111,14 +110,14 @@ def _relaxation(problem: Problem) -> _Relaxation:
             score = formulas.score_milli(problem, request, pool, starts.start)
             if need > most or score <= 0:
                 continue
-            index = len(scores)
+            option_idx = len(scores)
             scores.append(score)
-            run = formulas.run_slots(problem, request, pool)
+            end = starts.stop - 1 + option.run_slots
             by_pool[pool.id].append(
-                (index, request.accelerators, run, starts.start, starts.stop - 1 + run, problem.is_sme(request))
+                (option_idx, request.accelerators, option.run_slots, starts.start, end, problem.is_sme(request))
             )
             if need and request.voucher_id is not None:
-                needs.setdefault(request.voucher_id, []).append((index, need))
+                needs.setdefault(request.voucher_id, []).append((option_idx, need))
         if len(scores) > first_option:
             request_starts.append(first_option)
     relaxation = _Relaxation(np.array(scores, dtype=float), np.array(request_starts, dtype=int), [], [], [])
@@ -241,9 +240,7 @@ def upper_bound_milli(
     trivial = 0
     for request in problem.requests:
         scores = [
-            formulas.score_milli(problem, request, pool, max(request.earliest_slot, 0))
-            for pool in problem.eligible_pools(request)
-            if formulas.start_range(problem, request, pool)
+            formulas.score_milli(problem, request, o.pool, o.starts.start) for o in placement.options(problem, request)
         ]
         trivial += max([0, *scores])
     try:

@@ -29,6 +29,9 @@ class Result:
     """CP-SAT's status on the whole model; for ``lns`` the worst status of its sub-solves (``NOT_RUN``
     when the greedy plan was already proved optimal or no sub-solve ran)."""
     reasons: dict[str, Reason] = field(default_factory=dict)
+    solver_objective: float | None = None
+    """CP-SAT's own objective value of ``plan`` (points) when ``plan`` is the whole model's solution; ``None``
+    otherwise. ``objective`` is recomputed from the formulas, so the two must agree."""
 
     @property
     def gap(self) -> float:

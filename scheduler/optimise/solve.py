@@ -20,7 +20,7 @@ from scheduler.optimise.bounds import upper_bound_milli
 from scheduler.optimise.cpsat.lns import improve
 from scheduler.optimise.cpsat.run import model_size, run_cpsat
 from scheduler.optimise.result import Result
-from scheduler.optimise.warm_start import warm_start
+from scheduler.optimise.warm_start import WarmStart, warm_start
 from scheduler.rules.reasons import explain
 
 STATUS_SEVERITY = ("NOT_RUN", "OPTIMAL", "FEASIBLE", "UNKNOWN", "INFEASIBLE", "MODEL_INVALID")
@@ -37,6 +37,9 @@ class SolveParams:
     progress: Progress | None = None
     full_model_max_options: int = 2000
     """Problems with more (request, pool) options than this are solved by large-neighbourhood search."""
+    warm_start: bool = True
+    """``False`` starts from the empty plan instead of the greedy schedulers' best: the tests of the model itself
+    use it, because a greedy plan that meets the bound skips CP-SAT altogether."""
 
 
 def solve(problem: Problem, params: SolveParams | None = None) -> Result:
@@ -48,7 +51,9 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     params = params or SolveParams()
     started = time.perf_counter()
     deadline = started + params.time_limit_s
-    start = warm_start(problem, started + params.time_limit_s / 4)
+    start = (
+        warm_start(problem, started + params.time_limit_s / 4) if params.warm_start else WarmStart("empty", (), 0, 0.0)
+    )
     greedy, greedy_milli, first_plan_s = start.plan, start.value_milli, start.first_plan_s
     # the bound is for the record: at most a tenth of the time limit, unless GLOP needs more
     bound_milli = float(upper_bound_milli(problem, greedy_milli, time.perf_counter() + params.time_limit_s / 10))
@@ -60,6 +65,7 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     report(greedy_milli, bound_milli)
     plan, milli, proved = greedy, greedy_milli, greedy_milli >= bound_milli
     solver_status = "NOT_RUN"
+    solver_objective: int | None = None
     method = "cp-sat" if model_size(problem) <= params.full_model_max_options else "lns"
     if not proved and method == "cp-sat":
         run = run_cpsat(
@@ -71,11 +77,11 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
             lambda value, bound: report(value, min(bound, bound_milli)),
         )
         solver_status = run.status
-        if run.plan is not None:
+        if run.plan is not None and run.bound_milli is not None:
             bound_milli = min(bound_milli, run.bound_milli)
             run_milli = formulas.objective_milli(problem, run.plan)
             if run_milli >= milli:
-                plan, milli = run.plan, run_milli
+                plan, milli, solver_objective = run.plan, run_milli, run.objective_milli
             proved = run.status == "OPTIMAL"
     elif not proved:
         plan, statuses = improve(
@@ -103,6 +109,7 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
         method=method,
         solver_status=solver_status,
         reasons=explain(problem, plan),
+        solver_objective=None if solver_objective is None else solver_objective / formulas.MILLI,
     )
 
 

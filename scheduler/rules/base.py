@@ -1,16 +1,17 @@
-"""What the rule modules share: the violation record and per-slot usage of a plan."""
+"""What the rule modules share: the violation record, the incremental face, per-slot usage of a plan and the
+CP-SAT per-slot limit."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from scheduler.model import formulas
 from scheduler.model.domain import Placement, Problem
 
 if TYPE_CHECKING:
-    from scheduler.optimise.cpsat.variables import ModelContext, Option
+    from scheduler.optimise.cpsat.variables import ModelContext, OptionVars
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,17 @@ class Violation:
     request_id: str | None = None
     pool_id: str | None = None
     slot: int | None = None
+
+
+class Face(Protocol):
+    """A rule's incremental face: whether it admits a placement given those taken, and taking or giving one
+    back."""
+
+    def admits(self, p: Placement) -> bool: ...
+
+    def take(self, p: Placement) -> None: ...
+
+    def release(self, p: Placement) -> None: ...
 
 
 def known_placements(problem: Problem, plan: Iterable[Placement]) -> list[Placement]:
@@ -45,12 +57,12 @@ def usage_by_slot(
     return used
 
 
-def reach(options: list[Option]) -> range:
+def reach(options: list[OptionVars]) -> range:
     """The slots that some of ``options`` may run in."""
     return range(min(o.starts.start for o in options), max(o.starts.stop - 1 + o.run_slots for o in options))
 
 
-def add_limit(ctx: ModelContext, options: list[Option], capacity: int, room: list[int], name: str) -> None:
+def add_limit(ctx: ModelContext, options: list[OptionVars], capacity: int, room: list[int], name: str) -> None:
     """Constrain ``options`` to ``room[t]`` accelerators per slot, as a cumulative of capacity
     ``capacity`` with fixed blocks of ``capacity - room[t]``: one constraint per pool, not per slot."""
     if not options:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from scheduler.model import formulas
-from scheduler.model.domain import Placement, Problem
+from scheduler.model.domain import Placement, Pool, Problem, Request
 from scheduler.rules.base import Violation, add_limit, known_placements, reach, usage_by_slot
 
 if TYPE_CHECKING:
@@ -25,6 +27,29 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
             if u > r:
                 found.append(Violation("capacity", f"holds {u} accelerators, only {r} are free", None, pool.id, slot))
     return found
+
+
+class Face:
+    """The incremental face: accelerators free per pool and slot, less what has been taken. A placement is
+    admitted when its pool has ``accelerators`` free in every slot of its run."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.free = {p.id: np.array(formulas.room_left(problem, p), dtype=np.int64) for p in problem.pools}
+
+    def limit(self, request: Request, pool: Pool) -> np.ndarray:
+        """What ``request`` may take of ``pool`` per slot under this rule."""
+        return self.free[pool.id]
+
+    def admits(self, p: Placement) -> bool:
+        need = self.problem.request_by_id[p.request_id].accelerators
+        return bool(self.free[p.pool_id][p.start_slot : p.end_slot].min(initial=need) >= need)
+
+    def take(self, p: Placement, sign: int = 1) -> None:
+        self.free[p.pool_id][p.start_slot : p.end_slot] -= sign * self.problem.request_by_id[p.request_id].accelerators
+
+    def release(self, p: Placement) -> None:
+        self.take(p, -1)
 
 
 def encode(ctx: ModelContext) -> None:

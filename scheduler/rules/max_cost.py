@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scheduler.model.domain import Placement, Problem
+from scheduler.model.domain import Placement, Problem, Request
 from scheduler.rules.base import Violation, known_placements
 
 if TYPE_CHECKING:
@@ -14,17 +14,39 @@ if TYPE_CHECKING:
 def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
     found: list[Violation] = []
     for p in known_placements(problem, plan):
-        limit = problem.request_by_id[p.request_id].max_cost_fen
-        if limit is not None and p.cost_fen - p.subsidy_fen > limit:
+        request = problem.request_by_id[p.request_id]
+        if not affordable(request, p.cost_fen, p.subsidy_fen):
             found.append(
                 Violation(
                     "max_cost",
-                    f"pays {p.cost_fen - p.subsidy_fen} fen after subsidy, above its max_cost of {limit} fen",
+                    f"pays {p.cost_fen - p.subsidy_fen} fen after subsidy, above its max_cost of "
+                    f"{request.max_cost_fen} fen",
                     p.request_id,
                     p.pool_id,
                 )
             )
     return found
+
+
+def affordable(request: Request, cost_fen: int, subsidy_fen: int) -> bool:
+    """The price ceiling holds for ``request`` at this cost and subsidy."""
+    return request.max_cost_fen is None or cost_fen - subsidy_fen <= request.max_cost_fen
+
+
+class Face:
+    """The incremental face: a stateless check of each placement on its own."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    def admits(self, p: Placement) -> bool:
+        return affordable(self.problem.request_by_id[p.request_id], p.cost_fen, p.subsidy_fen)
+
+    def take(self, p: Placement) -> None:
+        pass  # nothing to remember: the ceiling is per placement
+
+    def release(self, p: Placement) -> None:
+        pass
 
 
 def encode(ctx: ModelContext) -> None:

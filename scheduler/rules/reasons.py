@@ -12,8 +12,9 @@ import numpy as np
 
 from scheduler.model import formulas
 from scheduler.model.domain import Placement, Problem, Request
-from scheduler.optimise.greedy import fits_mask
-from scheduler.rules.base import usage_by_slot
+from scheduler.rules import max_cost
+from scheduler.rules.placement import Option, options
+from scheduler.rules.state import RuleState, fits_mask, state_of
 
 
 @dataclass(frozen=True)
@@ -27,24 +28,8 @@ class Reason:
 def explain(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, Reason]:
     """A reason for every request of ``problem`` that ``plan`` leaves unplaced."""
     placed = {p.request_id for p in plan}
-    used = {pool.id: np.array(usage_by_slot(problem, plan, pool.id)) for pool in problem.pools}
-    used_non_sme = {
-        pool.id: np.array(
-            usage_by_slot(problem, plan, pool.id, lambda p: not problem.is_sme(problem.request_by_id[p.request_id]))
-        )
-        for pool in problem.pools
-    }
-    voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
-    for p in plan:
-        voucher_id = problem.request_by_id[p.request_id].voucher_id
-        if voucher_id is not None:
-            voucher_left[voucher_id] -= p.subsidy_fen
-    budget_left = problem.programme.voucher_budget_fen - sum(p.subsidy_fen for p in plan)
-    return {
-        r.id: _reason(problem, r, used, used_non_sme, voucher_left, budget_left)
-        for r in problem.requests
-        if r.id not in placed
-    }
+    before, now = RuleState(problem), state_of(problem, plan)
+    return {r.id: _reason(problem, r, before, now) for r in problem.requests if r.id not in placed}
 
 
 PERMANENT = frozenset({"no_eligible_pool", "too_large", "window_too_short", "cost_above_max"})
@@ -71,7 +56,7 @@ def refusal(problem: Problem, request: Request) -> Reason | None:
             f"It asks for {request.accelerators} accelerators; the largest eligible pool has {largest}.",
             "accelerators",
         )
-    if not any(formulas.start_range(problem, request, p) for p in pools):
+    if not options(problem, request):
         return Reason(
             "window_too_short",
             "The time window between earliest start and deadline is shorter than the run on every eligible pool.",
@@ -80,61 +65,49 @@ def refusal(problem: Problem, request: Request) -> Reason | None:
     return None
 
 
-def _reason(
-    problem: Problem, request: Request, used: dict, used_non_sme: dict, voucher_left: dict[str, int], budget_left: int
-) -> Reason:
+def _reason(problem: Problem, request: Request, before: RuleState, now: RuleState) -> Reason:
+    """The first reason that holds, from the request's own limits outwards: ``before`` is the rule state this
+    round started from, ``now`` the one after its plan."""
     refused = refusal(problem, request)
     if refused is not None:
         return refused
-    fitting = [p for p in problem.eligible_pools(request) if formulas.start_range(problem, request, p)]
-    limit = request.max_cost_fen
-
-    def affordable(pool, start: int, subsidy_left: int | None = None) -> bool:
-        if limit is None:
-            return True
-        subsidy = formulas.entitlement_fen(problem, request, pool, start)
-        if subsidy_left is not None:
-            subsidy = min(subsidy, subsidy_left)
-        return formulas.cost_fen(request, pool) - subsidy <= limit
-
-    priced = [(p, s) for p in fitting for s in formulas.start_range(problem, request, p) if affordable(p, s)]
-    if not priced:
+    full = [  # within its price ceiling with the full voucher subsidy
+        (o, s)
+        for o in before.options(request)
+        for s in o.starts
+        if max_cost.affordable(request, o.cost_fen, formulas.entitlement_fen(problem, request, o.pool, s))
+    ]
+    if not full:
         return Reason(
             "cost_above_max", "Its cost after the full voucher subsidy is above its max_cost on every eligible pool."
         )
-    sme = problem.is_sme(request)
-    # (pool, start) pairs that fit: physically before this round, within the non-SME share before this
-    # round, physically now, and within every limit now
-    free_before, share_before, physical_now, free_now = [], [], [], []
-    for pool in {p for p, _ in priced}:
-        run = formulas.run_slots(problem, request, pool)
-        starts = [s for p, s in priced if p is pool]
+    # (option, start) pairs that fit: physically before this round, within every limit before this round,
+    # physically now, and within every limit now
+    free_before: list[tuple[Option, int]] = []
+    share_before: list[tuple[Option, int]] = []
+    physical_now: list[tuple[Option, int]] = []
+    free_now: list[tuple[Option, int]] = []
+    for option in before.options(request):
+        starts = [s for o, s in full if o is option]
+        if not starts:
+            continue
 
-        def fitting(room: np.ndarray, pool=pool, run=run, starts=starts) -> list:
+        def fitting(room: np.ndarray, option: Option = option, starts: list[int] = starts) -> list[tuple[Option, int]]:
             window = range(starts[0], starts[-1] + 1)
-            fits = fits_mask(room, request.accelerators, run, window)
-            return [(pool, s) for s in starts if fits[s - window.start]]
+            fits = fits_mask(room, request.accelerators, option.run_slots, window)
+            return [(option, s) for s in starts if fits[s - window.start]]
 
-        room = np.array(formulas.room_left(problem, pool))
-        room_now = room - used[pool.id]
-        if sme:
-            share, share_now = room, room_now
-        else:
-            non_sme_room = np.array(formulas.non_sme_room_left(problem, pool))
-            share = np.minimum(room, non_sme_room)
-            share_now = np.minimum(room_now, non_sme_room - used_non_sme[pool.id])
-        free_before += fitting(room)
-        share_before += fitting(share)
-        physical_now += fitting(room_now)
-        free_now += fitting(share_now)
+        free_before += fitting(before.room.limit(request, option.pool))
+        share_before += fitting(before.free(request, option.pool))
+        physical_now += fitting(now.room.limit(request, option.pool))
+        free_now += fitting(now.free(request, option.pool))
     if not free_before:
         return Reason("capacity_full", "Every eligible pool is fully booked or under maintenance for the whole window.")
     if not share_before:
         return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
-    exhausted = _exhausted(request, voucher_left, budget_left)
-    left = _subsidy_left(request, voucher_left, budget_left)
+    exhausted = _exhausted(request, now)
     # the subsidy left cannot bring it within its price ceiling wherever it had room: that, not rank, decides
-    if exhausted and not any(affordable(p, s, left) for p, s in share_before):
+    if exhausted and not any(now.affordable(request, o.pool, s) for o, s in share_before):
         return exhausted
     if not free_now and physical_now:
         return Reason("reserve_only", "The only free capacity in its window is the share reserved for SMEs.")
@@ -143,7 +116,7 @@ def _reason(
             "outranked",
             "Capacity in its window went to requests of higher value (class weight × accelerator-hours) in this round.",
         )
-    if exhausted and not any(affordable(p, s, left) for p, s in free_now):
+    if exhausted and not any(now.affordable(request, o.pool, s) for o, s in free_now):
         return exhausted
     return Reason(
         "not_selected",
@@ -152,15 +125,11 @@ def _reason(
     )
 
 
-def _subsidy_left(request: Request, voucher_left: dict[str, int], budget_left: int) -> int:
-    return min(voucher_left[request.voucher_id], budget_left) if request.voucher_id is not None else 0
-
-
-def _exhausted(request: Request, voucher_left: dict[str, int], budget_left: int) -> Reason | None:
+def _exhausted(request: Request, now: RuleState) -> Reason | None:
     """The reason to give when a price ceiling needs subsidy that is no longer there (None without a ceiling)."""
     if request.max_cost_fen is None or request.voucher_id is None:
         return None
-    if budget_left <= voucher_left[request.voucher_id]:
+    if now.purse.budget_left <= now.purse.voucher_left[request.voucher_id]:
         return Reason(
             "budget_exhausted",
             "The programme's voucher budget is spent, and without the subsidy its cost is above its max_cost.",

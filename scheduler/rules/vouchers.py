@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from scheduler.model import formulas
-from scheduler.model.domain import Placement, Problem
+from scheduler.model.domain import Placement, Pool, Problem, Request
 from scheduler.rules.base import Violation, known_placements
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
                 )
             )
         elif p.subsidy_fen < owed:
-            voucher = problem.voucher_by_id[request.voucher_id]  # owed > 0 implies a voucher
+            assert request.voucher_id is not None  # owed > 0 implies a voucher
+            voucher = problem.voucher_by_id[request.voucher_id]
             if spent[voucher.id] < voucher.balance_fen and total < budget:
                 found.append(
                     Violation(
@@ -71,6 +73,72 @@ def check(problem: Problem, plan: tuple[Placement, ...]) -> list[Violation]:
     return found
 
 
+class Face:
+    """The incremental face: each voucher's balance and the programme budget left, and the placements paid less
+    than they are entitled to (request id -> voucher id), which stay valid only while their voucher or the
+    budget is spent to the fen.
+
+    A placement is admitted when its subsidy lies in ``0..entitlement``, within its voucher's balance and the
+    budget left, and is the entitlement in full unless it spends its voucher or the budget to the fen. Taking
+    more never un-spends a voucher, so admitting keeps every earlier partial payment valid; releasing may not,
+    which :meth:`settled` tells.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.voucher_left = {v.id: v.balance_fen for v in problem.vouchers}
+        self.budget_left = problem.programme.voucher_budget_fen
+        self.partial: dict[str, str] = {}
+
+    def owed(self, p: Placement) -> int:
+        request = self.problem.request_by_id[p.request_id]
+        return formulas.entitlement_fen(self.problem, request, self.problem.pool_by_id[p.pool_id], p.start_slot)
+
+    def subsidy_fen(self, request: Request, pool: Pool, start: int) -> int:
+        """What ``request`` is paid if placed now: ``min(entitlement, voucher left, budget left)``."""
+        owed = formulas.entitlement_fen(self.problem, request, pool, start)
+        if owed == 0 or request.voucher_id is None:
+            return 0
+        return min(owed, self.voucher_left[request.voucher_id], self.budget_left)
+
+    def left_for(self, request: Request) -> int:
+        """The most any placement of ``request`` could still be paid, whatever its entitlement."""
+        if request.voucher_id is None:
+            return 0
+        return min(self.voucher_left[request.voucher_id], self.budget_left)
+
+    def admits(self, p: Placement) -> bool:
+        owed, paid = self.owed(p), p.subsidy_fen
+        if paid < 0 or paid > owed:
+            return False
+        if paid == 0 and owed == 0:
+            return True
+        voucher_id = self.problem.request_by_id[p.request_id].voucher_id
+        assert voucher_id is not None  # owed > 0 implies a voucher
+        left = self.voucher_left[voucher_id]
+        if paid > left or paid > self.budget_left:
+            return False
+        return paid in (owed, left, self.budget_left)  # in full, or spending its voucher or the budget to the fen
+
+    def take(self, p: Placement, sign: int = 1) -> None:
+        voucher_id = self.problem.request_by_id[p.request_id].voucher_id
+        if voucher_id is None:
+            return
+        self.voucher_left[voucher_id] -= sign * p.subsidy_fen
+        self.budget_left -= sign * p.subsidy_fen
+        if sign < 0:
+            self.partial.pop(p.request_id, None)
+        elif p.subsidy_fen < self.owed(p):
+            self.partial[p.request_id] = voucher_id
+
+    def release(self, p: Placement) -> None:
+        self.take(p, -1)
+
+    def settled(self) -> bool:
+        """Every placement paid in part has its voucher or the programme budget spent to the fen."""
+        return self.budget_left <= 0 or all(self.voucher_left[v] <= 0 for v in self.partial.values())
+
+
 def encode(ctx: ModelContext) -> None:
     model = ctx.model
     problem = ctx.problem
@@ -86,10 +154,7 @@ def encode(ctx: ModelContext) -> None:
     model.add(total <= budget)
     model.add(total >= budget).only_enforce_if(budget_spent)
 
-    def paid(plan: Mapping[str, Placement], request_ids: Iterable[str]) -> int:
-        return sum(plan[r].subsidy_fen for r in request_ids if r in plan)
-
-    ctx.derived_hints.append((budget_spent, lambda plan: paid(plan, ctx.subsidy_var) >= budget))
+    ctx.derived_hints.append((budget_spent, partial(_spends, request_ids=list(ctx.subsidy_var), amount=budget)))
 
     for voucher_id, request_ids in by_voucher.items():
         balance = problem.voucher_by_id[voucher_id].balance_fen
@@ -97,7 +162,7 @@ def encode(ctx: ModelContext) -> None:
         voucher_spent = model.new_bool_var(f"voucher_exhausted_{voucher_id}_var")
         model.add(spent <= balance)
         model.add(spent >= balance).only_enforce_if(voucher_spent)
-        ctx.derived_hints.append((voucher_spent, lambda plan, ids=request_ids, b=balance: paid(plan, ids) >= b))
+        ctx.derived_hints.append((voucher_spent, partial(_spends, request_ids=request_ids, amount=balance)))
         for request_id in request_ids:
             subsidy = ctx.subsidy_var[request_id]
             owed = sum(
@@ -109,7 +174,12 @@ def encode(ctx: ModelContext) -> None:
             model.add(subsidy <= owed)
             model.add(subsidy >= owed).only_enforce_if(paid_in_full)
             model.add_bool_or([paid_in_full, voucher_spent, budget_spent])
-            ctx.derived_hints.append((paid_in_full, lambda plan, r=request_id: _paid_in_full(ctx, plan, r)))
+            ctx.derived_hints.append((paid_in_full, partial(_paid_in_full, ctx, request_id=request_id)))
+
+
+def _spends(plan: Mapping[str, Placement], request_ids: Iterable[str], amount: int) -> bool:
+    """Whether ``plan`` pays ``request_ids`` at least ``amount`` in all."""
+    return sum(plan[r].subsidy_fen for r in request_ids if r in plan) >= amount
 
 
 def _paid_in_full(ctx: ModelContext, plan: Mapping[str, Placement], request_id: str) -> bool:

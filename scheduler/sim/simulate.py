@@ -17,35 +17,32 @@ each round optimal within its time limit (a wall-clock limit cuts the search at 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from scheduler.io.scenarios import Scenario, load_scenario
 from scheduler.model import formulas
 from scheduler.model.domain import (
-    Commitment,
     MaintenanceWindow,
     Placement,
     Pool,
     Problem,
     Request,
-    Voucher,
 )
 from scheduler.model.errors import InputError
 from scheduler.model.horizon import Horizon
-from scheduler.optimise.greedy import greedy_plan
 from scheduler.optimise.solve import SolveParams, solve
-from scheduler.rules.base import Violation, usage_by_slot
+from scheduler.rules import sme_reserve
+from scheduler.rules.base import Violation
 from scheduler.rules.validate import violations
+from scheduler.sim.baselines import BASELINES
 
 OPTIMISER = "optimiser"
 
@@ -175,17 +172,9 @@ class SimulationResult:
 # ---------------------------------------------------------------- schedulers
 
 
-def _baselines() -> Mapping[str, Callable]:
-    try:
-        module = importlib.import_module("scheduler.sim.baselines")
-    except ImportError:
-        return {}
-    return getattr(module, "BASELINES", {})
-
-
 def scheduler_names() -> list[str]:
     """The schedulers that :func:`simulate` can run here: the optimiser, greedy, and the baselines."""
-    return [OPTIMISER, *sorted({"greedy", *_baselines()})]
+    return [OPTIMISER, *sorted(BASELINES)]
 
 
 @dataclass(frozen=True)
@@ -205,7 +194,7 @@ def decide(name: str, problem: Problem, params: SimulationParams) -> Decision:
         result = solve(problem, solve_params)
         return Decision(result.plan, result.status, result.objective, result.wall_time_s)
     # the plan function itself, not run_baseline: its bound and greedy comparison cost more than the plan
-    schedule = _baselines().get(name) or (greedy_plan if name == "greedy" else None)
+    schedule = BASELINES.get(name)
     if schedule is not None:
         started = time.perf_counter()
         plan = schedule(problem)
@@ -248,39 +237,20 @@ def round_problem(
     counts only delay from now on (wait already spent is sunk and must not make old requests worth less);
     without it, it stays negative, so baselines that queue by earliest start keep the arrival order."""
     horizon = Horizon(timeline.horizon.to_datetime(now), timeline.horizon.slot_minutes, end - now)
-    commitments = []
-    for p in committed:
-        request, pool = timeline.request_by_id[p.request_id], timeline.pool_by_id[p.pool_id]
-        finish = p.start_slot + formulas.run_slots(timeline, request, pool)
-        if finish > now:
-            commitments.append(
-                Commitment(pool.id, p.start_slot - now, finish - now, request.accelerators, timeline.is_sme(request))
-            )
-    vouchers = tuple(
-        Voucher(
-            v.id,
-            v.org_id,
-            v.ratio_pct,
-            max(0, v.balance_fen - spent_by_voucher.get(v.id, 0)),
-            v.valid_from_slot - now,
-            v.valid_until_slot - now,
-        )
-        for v in timeline.vouchers
-    )
-    spent = sum(spent_by_voucher.values())
-    programme = dataclasses.replace(
-        timeline.programme, voucher_budget_fen=max(0, timeline.programme.voucher_budget_fen - spent)
-    )
+    paid = timeline.after_spending(spent_by_voucher)
     return Problem(
         horizon=horizon,
         sites=timeline.sites,
         pools=tuple(_shift_pool(p, now) for p in timeline.pools),
         orgs=timeline.orgs,
-        vouchers=vouchers,
+        vouchers=tuple(
+            dataclasses.replace(v, valid_from_slot=v.valid_from_slot - now, valid_until_slot=v.valid_until_slot - now)
+            for v in paid.vouchers
+        ),
         requests=tuple(_shift_request(r, now, clip_earliest) for r in pending),
         policy=timeline.policy,
-        programme=programme,
-        commitments=tuple(commitments),
+        programme=paid.programme,
+        commitments=tuple(timeline.held(p, shift=now) for p in committed if p.end_slot > now),
     )
 
 
@@ -360,7 +330,7 @@ def simulate(
         found += [(now, v) for v in broken]
         committed = [q for q in result.plan if q.start_slot < commit]
         for p in committed:
-            plan.append(dataclasses.replace(p, start_slot=p.start_slot + now))
+            plan.append(p.shifted(now))
             decided[p.request_id] = now
             voucher_id = timeline.request_by_id[p.request_id].voucher_id
             if voucher_id is not None and p.subsidy_fen:
@@ -409,10 +379,9 @@ def run_violations(
 
     Capacity, windows, prices, vouchers (balances, budget, paid in full), price ceilings: as
     :func:`scheduler.rules.validate.violations` on the timeline. The SME reserve depends on when a placement was
-    decided (the nearest ``reserve_release_hours`` are lent to everyone), so it is checked per deciding
-    round ``k``: in each slot ``t >= k + release`` where round ``k`` placed non-SME work, the non-SME work
-    decided by round ``k`` holds at most ``floor(available_t * (100 - sme_reserve_pct) / 100)``. And no
-    placement starts before the round that decided it, nor is decided before its request arrived.
+    decided (the nearest ``reserve_release_hours`` are lent to everyone), so it is checked per deciding round
+    (:func:`scheduler.rules.sme_reserve.check_rounds`). And no placement starts before the round that decided
+    it, nor is decided before its request arrived.
     """
     found = [v for v in violations(timeline, plan) if v.rule != "sme_reserve"]
     for p in plan:
@@ -423,19 +392,7 @@ def run_violations(
             )
         elif k < arrival.get(p.request_id, 0):
             found.append(Violation("causality", f"decided at {k}, before it arrived", p.request_id))
-    release, slots = timeline.release_slot, timeline.horizon.slots
-    for pool in timeline.pools:
-        mine = [p for p in plan if p.pool_id == pool.id and p.request_id in decided]
-        mine = [p for p in mine if not timeline.is_sme(timeline.request_by_id[p.request_id])]
-        cap = np.array([timeline.policy.non_sme_cap(pool.available(t)) for t in range(slots)])
-        used = np.zeros(slots, dtype=np.int64)
-        for k in sorted({decided[p.request_id] for p in mine}):
-            new = np.array(usage_by_slot(timeline, [p for p in mine if decided[p.request_id] == k], pool.id))
-            used += new
-            for slot in np.flatnonzero((new > 0) & (used > cap) & (np.arange(slots) >= k + release)):
-                message = f"after round {k} non-SME requests hold {used[slot]}; the reserve allows {cap[slot]}"
-                found.append(Violation("sme_reserve", message, None, pool.id, int(slot)))
-    return found
+    return found + sme_reserve.check_rounds(timeline, plan, decided)
 
 
 # ---------------------------------------------------------------- scenarios for a run

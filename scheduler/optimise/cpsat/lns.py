@@ -14,78 +14,20 @@ import dataclasses
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from scheduler.model import formulas
-from scheduler.model.domain import Commitment, Placement, Problem
+from scheduler.model.domain import Placement, Problem
 from scheduler.optimise.cpsat.run import run_cpsat
+from scheduler.rules import vouchers
 
 MIN_FREE, MAX_FREE = 20, 400
 
 
-def held(problem: Problem, placement: Placement) -> Commitment:
-    """The capacity that ``placement`` holds, as a commitment."""
-    request = problem.request_by_id[placement.request_id]
-    end = placement.start_slot + formulas.run_slots(problem, request, problem.pool_by_id[placement.pool_id])
-    return Commitment(placement.pool_id, placement.start_slot, end, request.accelerators, problem.is_sme(request))
-
-
-@dataclasses.dataclass(frozen=True)
-class Spending:
-    """What a plan pays from each voucher and in all, and which of its placements are paid less than they are
-    entitled to (request id -> voucher id): the state that the voucher rules of a whole plan depend on.
-
-    A step's sub-problem keeps the freed requests within the entitlements, the balances and the budget that the
-    fixed placements leave, so the one rule a step can break elsewhere is that a placement paid in part needs its
-    voucher, or the programme budget, spent to the fen (:mod:`scheduler.rules.vouchers`). :meth:`after` checks
-    just that, over the vouchers and placements the step touched, instead of the whole plan.
-    """
-
-    problem: Problem
-    spent: dict[str, int]
-    total: int
-    partial: dict[str, str]
-
-    @classmethod
-    def of(cls, problem: Problem, plan: Iterable[Placement]) -> Spending:
-        spent: dict[str, int] = defaultdict(int)
-        partial: dict[str, str] = {}
-        return cls(problem, spent, _add(problem, plan, spent, partial, 1), partial)
-
-    def after(self, before: Iterable[Placement], now: Iterable[Placement]) -> Spending | None:
-        """The spending of the plan with ``before`` replaced by ``now``, or None if a placement paid in part
-        would then have money left both on its voucher and in the budget."""
-        spent, partial = defaultdict(int, self.spent), dict(self.partial)
-        total = self.total + _add(self.problem, before, spent, partial, -1) + _add(self.problem, now, spent, partial, 1)
-        if total < self.problem.programme.voucher_budget_fen and any(
-            spent[v] < self.problem.voucher_by_id[v].balance_fen for v in partial.values()
-        ):
-            return None
-        return Spending(self.problem, spent, total, partial)
-
-
-def _add(problem: Problem, plan: Iterable[Placement], spent: dict[str, int], partial: dict[str, str], sign: int) -> int:
-    """Add (``sign`` 1) or remove (-1) the placements' subsidies to ``spent`` and ``partial``; their sum."""
-    moved = 0
-    for p in plan:
-        request = problem.request_by_id[p.request_id]
-        if request.voucher_id is None:
-            continue
-        spent[request.voucher_id] += sign * p.subsidy_fen
-        moved += sign * p.subsidy_fen
-        if sign < 0:
-            partial.pop(p.request_id, None)
-        elif p.subsidy_fen < formulas.entitlement_fen(problem, request, problem.pool_by_id[p.pool_id], p.start_slot):
-            partial[p.request_id] = request.voucher_id
-    return moved
-
-
-def subproblem(problem: Problem, plan: dict[str, Placement], holds: dict[str, Commitment], freed: set[str]) -> Problem:
-    """``problem`` restricted to the ``freed`` requests, every other placement of ``plan`` fixed
-    (``holds`` maps each placed request to :func:`held` of its placement).
-
-    Fixed placements become commitments only on the pools that a freed request may use: elsewhere they
-    constrain nothing in the sub-problem (they still count against vouchers and the budget).
+def subproblem(problem: Problem, plan: dict[str, Placement], freed: set[str]) -> Problem:
+    """``problem`` restricted to the ``freed`` requests, every other placement of ``plan`` fixed: held as a
+    commitment on the pools a freed request may use (elsewhere it constrains nothing in the sub-problem) and
+    paid from its voucher and the budget.
     """
     requests = tuple(r for r in problem.requests if r.id in freed)
     reachable = {pool.id for r in requests for pool in problem.eligible_pools(r)}
@@ -95,18 +37,10 @@ def subproblem(problem: Problem, plan: dict[str, Placement], holds: dict[str, Co
         if request_id in freed:
             continue
         if p.pool_id in reachable:
-            commitments.append(holds[request_id])
+            commitments.append(problem.held(p))
         if p.subsidy_fen:
             spent[problem.request_by_id[request_id].voucher_id] += p.subsidy_fen  # type: ignore[index]
-    return dataclasses.replace(
-        problem,
-        requests=requests,
-        vouchers=tuple(dataclasses.replace(v, balance_fen=v.balance_fen - spent[v.id]) for v in problem.vouchers),
-        programme=dataclasses.replace(
-            problem.programme, voucher_budget_fen=problem.programme.voucher_budget_fen - sum(spent.values())
-        ),
-        commitments=tuple(commitments),
-    )
+    return dataclasses.replace(problem.after_spending(spent), requests=requests, commitments=tuple(commitments))
 
 
 KINDS = ("waiting", "window", "pools")
@@ -157,11 +91,8 @@ def _neighbourhood(problem: Problem, plan: dict[str, Placement], size: int, rng:
         hi = lo + width
     placed_here = []
     for p in plan.values():
-        if p.pool_id in pools:
-            request = problem.request_by_id[p.request_id]
-            end = p.start_slot + formulas.run_slots(problem, request, problem.pool_by_id[p.pool_id])
-            if p.start_slot < hi and end > lo:
-                placed_here.append(p.request_id)
+        if p.pool_id in pools and p.start_slot < hi and p.end_slot > lo:
+            placed_here.append(p.request_id)
     waiting_here = [
         r.id
         for r in unplaced
@@ -175,6 +106,24 @@ def _neighbourhood(problem: Problem, plan: dict[str, Placement], size: int, rng:
     return set(take_placed) | set(waiting_here[: size - len(take_placed)])
 
 
+def swap(purse: vouchers.Face, before: tuple[Placement, ...], now: tuple[Placement, ...]) -> bool:
+    """Replace ``before`` with ``now`` in ``purse`` if every placement paid in part still has its voucher or the
+    budget spent to the fen; else leave it as it was. A step's sub-problem keeps the freed requests within the
+    entitlements, balances and budget the fixed placements leave, so that is the one voucher rule a step can
+    break elsewhere in the plan."""
+    for p in before:
+        purse.release(p)
+    for p in now:
+        purse.take(p)
+    if purse.settled():
+        return True
+    for p in now:
+        purse.release(p)
+    for p in before:
+        purse.take(p)
+    return False
+
+
 def improve(
     problem: Problem,
     plan: tuple[Placement, ...],
@@ -183,12 +132,14 @@ def improve(
     num_workers: int,
     on_improvement: Callable[[int], None] | None = None,
     step_s: float = 0.3,
-) -> tuple[Placement, ...]:
-    """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time)."""
+) -> tuple[tuple[Placement, ...], Counter[str]]:
+    """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time); the plan and
+    how many sub-solves ended in each CP-SAT status."""
     rng = random.Random(seed)
     current = {p.request_id: p for p in plan}
-    holds = {p.request_id: held(problem, p) for p in plan}
-    spending = Spending.of(problem, plan)
+    purse = vouchers.Face(problem)
+    for p in plan:
+        purse.take(p)
     value = formulas.objective_milli(problem, plan)
     size = min(MAX_FREE, max(MIN_FREE, len(problem.requests) // 10))
     statuses: Counter[str] = Counter()
@@ -199,25 +150,22 @@ def improve(
         freed = _neighbourhood(problem, current, size, rng, kind)
         if not freed:
             continue
-        sub = subproblem(problem, current, holds, freed)
-        before = [current[r] for r in freed if r in current]
+        sub = subproblem(problem, current, freed)
+        before = tuple(current[r] for r in freed if r in current)
         run = run_cpsat(sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=True)
         statuses[run.status] += 1
         if run.status == "OPTIMAL":
             size = min(MAX_FREE, int(size * 1.25) + 1)
         elif run.status in ("FEASIBLE", "UNKNOWN"):
             size = max(MIN_FREE, int(size * 0.8))
-        gain, accepted = 0, None
-        if run.plan is not None:
-            gain = formulas.objective_milli(sub, run.plan) - formulas.objective_milli(sub, tuple(before))
-            # None when a placement paid in part would lose the exhaustion that justified it
-            accepted = spending.after(before, run.plan) if gain > 0 else None
-        kinds.record(kind, gain if accepted is not None else 0, time.perf_counter() - step_started)
-        if run.plan is None or accepted is None:
+        found = run.plan
+        gain = 0 if found is None else formulas.objective_milli(sub, found) - formulas.objective_milli(sub, before)
+        accepted = found is not None and gain > 0 and swap(purse, before, found)
+        kinds.record(kind, gain if accepted else 0, time.perf_counter() - step_started)
+        if found is None or not accepted:
             continue
-        current = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in run.plan}
-        spending, value = accepted, value + gain
-        holds = {r: c for r, c in holds.items() if r not in freed} | {p.request_id: held(problem, p) for p in run.plan}
+        current = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in found}
+        value += gain
         if on_improvement:
             on_improvement(value)
     return tuple(current.values()), statuses

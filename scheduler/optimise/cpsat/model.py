@@ -54,13 +54,6 @@ def read_plan(ctx: ModelContext, solver: cp_model.CpSolver) -> tuple[Placement, 
     for option in ctx.options:
         if solver.boolean_value(option.present_var):
             subsidy = ctx.subsidy_var.get(option.request.id)
-            plan.append(
-                Placement(
-                    request_id=option.request.id,
-                    pool_id=option.pool.id,
-                    start_slot=solver.value(option.start_var),
-                    cost_fen=option.cost_fen,
-                    subsidy_fen=solver.value(subsidy) if subsidy is not None else 0,
-                )
-            )
+            paid = solver.value(subsidy) if subsidy is not None else 0
+            plan.append(option.option.placement(solver.value(option.start_var), paid))
     return tuple(plan)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from scheduler.model import formulas
 from scheduler.model.domain import Placement, Problem
 from scheduler.optimise.cpsat.model import add_hint, build_model, read_plan
+from scheduler.rules.placement import options
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class Run:
     """CP-SAT's status name: OPTIMAL, FEASIBLE, INFEASIBLE, MODEL_INVALID or UNKNOWN."""
     plan: tuple[Placement, ...] | None
     bound_milli: float | None
+    objective_milli: int | None
+    """CP-SAT's own objective value of ``plan`` (milli-points). Every term is integral, but the solver reports
+    the value as a double that may sit an ulp off (34999.999...): rounded to the integer it stands for."""
 
 
 class _Callback(cp_model.CpSolverSolutionCallback):
@@ -55,10 +58,11 @@ def run_cpsat(
         solver.parameters.cp_model_probing_level = 0
     status = solver.solve(ctx.model, _Callback(on_solution) if on_solution else None)
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Run(solver.status_name(status), read_plan(ctx, solver), solver.best_objective_bound)
-    return Run(solver.status_name(status), None, None)
+        plan = read_plan(ctx, solver)
+        return Run(solver.status_name(status), plan, solver.best_objective_bound, round(solver.objective_value))
+    return Run(solver.status_name(status), None, None, None)
 
 
 def model_size(problem: Problem) -> int:
     """The number of (request, pool) options the full model would hold."""
-    return sum(1 for r in problem.requests for p in problem.eligible_pools(r) if formulas.start_range(problem, r, p))
+    return sum(len(options(problem, r)) for r in problem.requests)

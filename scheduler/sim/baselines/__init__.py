@@ -2,7 +2,7 @@
 
 Every baseline obeys exactly the optimiser's hard rules (eligibility, window, capacity, SME reserve, one
 price, vouchers within balances and budget and paid in full unless exhausted, price ceilings) through the
-shared :class:`~scheduler.sim.baselines.ledger.Ledger`; only the decisions differ:
+shared :class:`~scheduler.rules.state.RuleState`; only the decisions differ:
 
 - ``fifo``: strict arrival order with head-of-line blocking (:func:`~scheduler.sim.baselines.fifo.fifo_plan`);
 - ``easy``: Slurm's class priority with EASY backfill (:func:`~scheduler.sim.baselines.easy.easy_plan`);

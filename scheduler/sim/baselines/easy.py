@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from scheduler.model.domain import Placement, Problem, Request
-from scheduler.sim.baselines.ledger import Ledger, arrival_slot, priority_key
+from scheduler.rules.state import RuleState
+from scheduler.sim.baselines.queue import arrival_slot, priority_key
 
 
 def easy_plan(problem: Problem) -> tuple[Placement, ...]:
@@ -38,8 +39,8 @@ def easy_plan(problem: Problem) -> tuple[Placement, ...]:
     tuple[Placement, ...]
         The placements in the order they started; they pass :func:`scheduler.rules.validate.violations`.
     """
-    ledger = Ledger(problem)
-    pending = sorted((r for r in problem.requests if ledger.options(r)), key=lambda r: priority_key(problem, r))
+    state = RuleState(problem)
+    pending = sorted((r for r in problem.requests if state.options(r)), key=lambda r: priority_key(problem, r))
     for slot in range(problem.horizon.slots):
         if not pending:
             break
@@ -50,33 +51,33 @@ def easy_plan(problem: Problem) -> tuple[Placement, ...]:
             if arrival_slot(request) > slot:
                 waiting.append(request)
                 continue
-            if ledger.last_start(request) < slot:
+            if state.last_start(request) < slot:
                 continue  # its deadline can no longer be met
-            now = ledger.best_offer(request, slot, slot)
+            now = state.best_offer(request, slot, slot)
             if reservation is None:
                 if now is not None:
-                    ledger.commit(now)
+                    state.take(now)
                     continue
-                reservation = ledger.best_offer(request, slot + 1)
+                reservation = state.best_offer(request, slot + 1)
                 if reservation is None:
                     continue  # no start left that meets its deadline
                 head = request
-                ledger.hold(reservation)
-            elif now is not None and _backfill(ledger, now, head, reservation):  # type: ignore[arg-type]
+                state.hold(reservation)
+            elif now is not None and _backfill(state, now, head, reservation):  # type: ignore[arg-type]
                 continue
             waiting.append(request)
         if reservation is not None:
-            ledger.unhold(reservation)
+            state.unhold(reservation)
         pending = waiting
-    return tuple(ledger.plan)
+    return tuple(state.plan)
 
 
-def _backfill(ledger: Ledger, placement: Placement, head: Request, reservation: Placement) -> bool:
+def _backfill(state: RuleState, placement: Placement, head: Request, reservation: Placement) -> bool:
     """Commit ``placement`` (which fits around the held reservation) unless the subsidy it takes would leave
     the head above its price ceiling at its reservation."""
-    ledger.commit(placement)
-    pool = ledger.problem.pool_by_id[reservation.pool_id]
-    if ledger.affordable(head, pool, reservation.start_slot):
+    state.take(placement)
+    pool = state.problem.pool_by_id[reservation.pool_id]
+    if state.affordable(head, pool, reservation.start_slot):
         return True
-    ledger.release(placement)
+    state.release(placement)
     return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scheduler.model.domain import Placement, Problem
-from scheduler.sim.baselines.ledger import Ledger
+from scheduler.rules.state import RuleState
 
 
 def fifo_plan(problem: Problem) -> tuple[Placement, ...]:
@@ -27,12 +27,12 @@ def fifo_plan(problem: Problem) -> tuple[Placement, ...]:
     tuple[Placement, ...]
         The placements, in queue order; they pass :func:`scheduler.rules.validate.violations`.
     """
-    ledger = Ledger(problem)
+    state = RuleState(problem)
     head_start = 0
     for request in sorted(problem.requests, key=lambda r: (r.earliest_slot, r.id)):
-        placement = ledger.best_offer(request, not_before=head_start)
+        placement = state.best_offer(request, not_before=head_start)
         if placement is None:
             continue
-        ledger.commit(placement)
+        state.take(placement)
         head_start = placement.start_slot
-    return tuple(ledger.plan)
+    return tuple(state.plan)

@@ -9,7 +9,8 @@ import numpy as np
 
 from scheduler.model import formulas
 from scheduler.model.domain import OrgClass, Placement, Pool, Problem, Request
-from scheduler.sim.baselines.ledger import Ledger, arrival_slot, priority_key
+from scheduler.rules.state import RuleState
+from scheduler.sim.baselines.queue import arrival_slot, priority_key
 
 Quotas = dict[OrgClass, dict[str, int]]
 Usage = dict[OrgClass, dict[str, np.ndarray]]
@@ -99,7 +100,7 @@ def quota_plan(
 
 def _admit(problem: Problem, quotas: Quotas, claims: tuple[Placement, ...] | None) -> tuple[Placement, ...]:
     """One time-stepped admission pass; without ``claims`` nobody borrows."""
-    ledger = Ledger(problem)
+    state = RuleState(problem)
     slots = problem.horizon.slots
     org_class = {r.id: problem.org_by_id[r.org_id].org_class for r in problem.requests}
     used: Usage = {c: {p.id: np.zeros(slots, dtype=np.int64) for p in problem.pools} for c in OrgClass}
@@ -122,7 +123,7 @@ def _admit(problem: Problem, quotas: Quotas, claims: tuple[Placement, ...] | Non
         )
         return bool(((own_over <= 0) | (own_over + others_over <= idle)).all())
 
-    pending = sorted((r for r in problem.requests if ledger.options(r)), key=lambda r: priority_key(problem, r))
+    pending = sorted((r for r in problem.requests if state.options(r)), key=lambda r: priority_key(problem, r))
     for slot in range(slots):
         if not pending:
             break
@@ -131,27 +132,27 @@ def _admit(problem: Problem, quotas: Quotas, claims: tuple[Placement, ...] | Non
             if arrival_slot(request) > slot:
                 waiting.append(request)
                 continue
-            if ledger.last_start(request) < slot:
+            if state.last_start(request) < slot:
                 continue  # its deadline can no longer be met
             c = org_class[request.id]
             best: tuple[tuple, Placement] | None = None
-            for idx, option in enumerate(ledger.options(request)):
-                placement = ledger.offer(request, option, slot)
-                if placement is None:
+            for idx, option in enumerate(state.options(request)):
+                offered = state.offer(request, option, slot)
+                if offered is None:
                     continue
                 pool_id, need = option.pool.id, request.accelerators
-                if within_quota(c, pool_id, slot, option.run, need):
-                    key: tuple = (0, -_score(ledger, request, option.pool, slot), idx)
-                elif claims is not None and may_borrow(c, pool_id, slot, option.run, need):
-                    key = (1, -_score(ledger, request, option.pool, slot), idx)
+                if within_quota(c, pool_id, slot, option.run_slots, need):
+                    key: tuple = (0, -_score(state, request, option.pool, slot), idx)
+                elif claims is not None and may_borrow(c, pool_id, slot, option.run_slots, need):
+                    key = (1, -_score(state, request, option.pool, slot), idx)
                 else:
                     continue
                 if best is None or key < best[0]:
-                    best = (key, placement)
+                    best = (key, offered)
             if best is None:
                 waiting.append(request)
                 continue
-            ledger.commit(best[1])
+            state.take(best[1])
             _add(problem, used, c, best[1], 1)
             if request.id in claim_of:
                 _add(problem, claimed, c, claim_of.pop(request.id), -1)
@@ -159,15 +160,13 @@ def _admit(problem: Problem, quotas: Quotas, claims: tuple[Placement, ...] | Non
             if placement.start_slot <= slot:  # its first-pass start has passed unused: the claim lapses
                 _add(problem, claimed, org_class[request_id], claim_of.pop(request_id), -1)
         pending = waiting
-    return tuple(ledger.plan)
+    return tuple(state.plan)
 
 
-def _score(ledger: Ledger, request: Request, pool: Pool, start: int) -> int:
-    return formulas.score_milli(ledger.problem, request, pool, start)
+def _score(state: RuleState, request: Request, pool: Pool, start: int) -> int:
+    return formulas.score_milli(state.problem, request, pool, start)
 
 
 def _add(problem: Problem, usage: Usage, c: OrgClass, placement: Placement, sign: int) -> None:
-    request = problem.request_by_id[placement.request_id]
-    pool = problem.pool_by_id[placement.pool_id]
-    end = placement.start_slot + formulas.run_slots(problem, request, pool)
-    usage[c][pool.id][placement.start_slot : end] += sign * request.accelerators
+    accelerators = problem.request_by_id[placement.request_id].accelerators
+    usage[c][placement.pool_id][placement.start_slot : placement.end_slot] += sign * accelerators
