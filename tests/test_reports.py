@@ -11,7 +11,7 @@ import pytest
 
 from scheduler.model.domain import Voucher
 from scheduler.report.charts import kpi_bars, write_compare_report, write_run_report
-from scheduler.report.reports import compare_frame, export_tables, jain_index, run_kpis, run_tables
+from scheduler.report.reports import budget_frame, compare_frame, export_tables, jain_index, run_kpis, run_tables
 from scheduler.sim.simulate import Arrival, Demand, SimulationParams, simulate
 from tests.factories import LARGE, RESEARCH, SME, make_pool, make_problem, make_programme, make_request
 
@@ -60,6 +60,16 @@ def test_run_tables_by_hand(run) -> None:
     # A costs 4 x 3 x 100 = 1200 fen, entitled to 600, paid in round 0
     assert budget["cumulative_cny"].iloc[-1] == pytest.approx(6.0)
     assert budget["budget_left_cny"].iloc[-1] == pytest.approx(4.0)
+
+
+def test_budget_burn_down_sums_in_fen_and_converts_once() -> None:
+    # subsidies of 0.10 CNY: summed as float CNY they reach 0.30000000000000004 and the rows stop adding up
+    budget = budget_frame([(3, 10), (1, 10), (2, 5), (2, 5)], 100, 0.5)
+    assert budget["slot"].tolist() == [0, 1, 2, 3]
+    assert budget["hour"].tolist() == [0.0, 0.5, 1.0, 1.5]
+    assert budget["subsidy_cny"].tolist() == [0.0, 0.1, 0.1, 0.1]
+    assert budget["cumulative_cny"].tolist() == [0.0, 0.1, 0.2, 0.3]
+    assert budget["budget_left_cny"].tolist() == [1.0, 0.9, 0.8, 0.7]
 
 
 def test_run_kpis_by_hand(run) -> None:

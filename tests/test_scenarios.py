@@ -253,7 +253,7 @@ def test_unknown_policy_key(tmp_path: Path) -> None:
 
 def test_negative_capacity(tmp_path: Path) -> None:
     path = _tiny(tmp_path, ("scenario.yaml", "capacity: 128", "capacity: -128"))
-    with pytest.raises(InputError, match=r"scenario\.yaml: pools\[1\]\.capacity: must be a whole number > 0"):
+    with pytest.raises(InputError, match=r"scenario\.yaml: pools\[1\]\.capacity: must be > 0, got -128"):
         load_scenario(path)
 
 
@@ -340,5 +340,40 @@ def test_error_in_base_names_the_base_file(tmp_path: Path) -> None:
     _tiny(tmp_path / "base", ("scenario.yaml", "capacity: 128", "capacity: 0"))
     variant = tmp_path / "variant.yaml"
     variant.write_text("base: base/scenario.yaml\npolicy: {sme_reserve_pct: 40}\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"base/scenario\.yaml: pools\[1\]\.capacity: must be a whole number > 0"):
+    with pytest.raises(InputError, match=r"base/scenario\.yaml: pools\[1\]\.capacity: must be > 0, got 0"):
         load_scenario(variant)
+
+
+def test_unknown_key_in_a_base_section_names_the_base_file(tmp_path: Path) -> None:
+    # the variant merges into the same section, yet the misspelt key came from the base
+    _tiny(tmp_path / "base", ("scenario.yaml", "sme_reserve_pct: 20", "sme_reserve_pc: 20"))
+    variant = tmp_path / "variant.yaml"
+    variant.write_text("base: base/scenario.yaml\npolicy: {class_weights: {sme: 5}}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"^base/scenario\.yaml: policy: unknown key 'sme_reserve_pc'; did you mean"):
+        load_scenario(variant)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "requests: requests.csv",
+            "requests: {generatr: {}}",
+            r"requests: unknown key 'generatr'; did you mean 'generator'",
+        ),
+        ("orgs: orgs.csv", "orgs: {trace: {}}", r"orgs: unknown key 'trace'; allowed: generator"),
+        ("requests: requests.csv", "requests: 5", r"requests: must be a CSV path, a mapping \{generator"),
+        ("name: tiny", "bse: x\nname: tiny", r"unknown key 'bse'; did you mean 'base'"),
+        ("capacity: 128", "capacity: '128'", r"pools\[1\]\.capacity: must be a whole number, got '128'"),
+        ("capacity: 128", "capacity: 2.5", r"pools\[1\]\.capacity: must be a whole number, got 2\.5"),
+        ("domestic: true", "domestic: yes please", r"pools\[1\]\.domestic: must be true or false"),
+        ("price_cny_per_hour: 2.98", "price_cny_per_hour: -1", r"pools\[1\]\.price_cny_per_hour: must be >= 0, got -1"),
+        ("name: tiny", "name: 5", r"name: must be non-empty text, got 5"),
+        ("carbon_weight_per_kg: 0.2", "carbon_weight_per_kg: .inf", r"policy\.carbon_weight_per_kg: must be a finite"),
+        ("{key_project: 4,", "{key_projct: 4,", r"policy\.class_weights\.key_projct: 'key_projct' is not one of"),
+        ("sme: false}", "sme: 0}", r"commitments\[0\]\.sme: must be true or false, got 0"),
+    ],
+)
+def test_yaml_values_are_checked_by_the_schema(tmp_path: Path, old: str, new: str, message: str) -> None:
+    with pytest.raises(InputError, match=r"^scenario\.yaml: " + message):
+        load_scenario(_tiny(tmp_path, ("scenario.yaml", old, new)))

@@ -69,26 +69,28 @@ def test_trace_scenario_keeps_real_arrivals_and_run_times(itp) -> None:
     jobs = read_trace(TRACES / "itp_2021_jobs.csv")
     start = 1814400
     window = jobs[(jobs["submit_s"] >= start) & (jobs["submit_s"] < start + 7 * 86400)]
-    requests = itp.requests
+    requests, horizon = itp.requests, itp.horizon
     assert 0.10 * len(window) < len(requests) < 0.20 * len(window)  # sample 0.15
     arrivals = [r.earliest_slot for r in requests]
     assert arrivals == sorted(arrivals)
-    assert min(arrivals) >= 0 and max(arrivals) < 168
-    # every request's (arrival hour, run hours) is that of a real job in the window
+    assert min(arrivals) >= 0 and max(arrivals) < horizon.slots
+    # every request's (arrival slot, run hours) is that of a real job in the window
     real = {
-        (int((s - start) // 3600), min(96, max(1, math.ceil(d / 3600))))
+        (int((s - start) // (horizon.slot_minutes * 60)), min(96, max(1, math.ceil(d / 3600))))
         for s, d in zip(window["submit_s"], window["duration_s"], strict=True)
     }
     assert {(r.earliest_slot, r.duration_hours) for r in requests} <= real
+    min_slack = horizon.slots_for_hours(6)  # min_slack_hours, in slots like the run (speed 1 reference)
     for r in requests:
         assert r.accelerators % 8 == 0 and 8 <= r.accelerators <= 2048
-        assert r.deadline_slot >= r.earliest_slot + r.duration_hours + 6  # min_slack_hours (speed 1 reference)
+        assert r.deadline_slot >= r.earliest_slot + horizon.slots_for_hours(r.duration_hours) + min_slack
 
 
 def test_requested_work_is_scaled_to_the_demand_factor(itp) -> None:
-    # only the hours inside the week count (hourly slots, so an arrival slot is an hour)
-    work = sum(r.accelerators * min(r.duration_hours, 168 - r.earliest_slot) for r in itp.requests)
-    capacity_h = sum(p.capacity for p in itp.pools) * itp.horizon.slots
+    # only the hours inside the week count
+    slot_hours, week_hours = itp.horizon.slot_hours, itp.horizon.slots * itp.horizon.slot_hours
+    work = sum(r.accelerators * min(r.duration_hours, week_hours - r.earliest_slot * slot_hours) for r in itp.requests)
+    capacity_h = sum(p.capacity for p in itp.pools) * week_hours
     assert 1.0 <= work / capacity_h < 1.02
 
 
@@ -137,3 +139,23 @@ def test_trace_scenarios_load_and_their_requests_fit_some_pool(name: str) -> Non
     problem = load_scenario(ROOT / "scenarios" / name / "scenario.yaml").problem
     assert len(problem.requests) > 300
     assert all(problem.eligible_pools(r) for r in problem.requests)
+
+
+@pytest.mark.parametrize("slot_minutes", [30, 120], ids=["30min", "2h"])
+def test_min_slack_is_hours_whatever_the_slot_length(slot_minutes: int, tmp_path: Path) -> None:
+    # min_slack_hours is in hours and the run in slots: with 30-minute slots the old sum gave half the
+    # slack, with 2-hour slots twice it
+    path = tmp_path / "slots.yaml"
+    slots = 7 * 24 * 60 // slot_minutes
+    path.write_text(
+        f"base: {ITP_SCENARIO}\nhorizon: {{slot_minutes: {slot_minutes}, slots: {slots}}}\n"
+        "requests: {trace: {sample: 0.03, min_slack_hours: 6, slack_min: 1.5, slack_max: 3.0}}\n"
+    )
+    problem = load_scenario(path).problem
+    horizon = problem.horizon
+    min_slack = horizon.slots_for_hours(6)
+    assert len(problem.requests) > 50
+    for r in problem.requests:
+        run = horizon.slots_for_hours(r.duration_hours)
+        window = r.deadline_slot - r.earliest_slot
+        assert run + min_slack <= window <= max(math.ceil(run * 3.0), run + min_slack), r

@@ -108,11 +108,14 @@ def read_plan_file(problem: Problem, path: str | Path) -> PlanFile:
                     request_id,
                 )
             )
-        elif request is None and placement is None:  # the placement rule names an unknown request placed
-            mismatches.append(_mismatch(line, "request_id", request_id, "a request of the problem", "no such request"))
-        elif request is not None and placement is None:
+        elif request is None:
+            if placement is None:  # an unknown request that is placed is named by the placement rule instead
+                mismatches.append(
+                    _mismatch(line, "request_id", request_id, "a request of the problem", "no such request")
+                )
+        elif placement is None:
             compared.append(_Row(line, values, request))
-        elif request is not None and placement.pool_id in problem.pool_by_id:  # else the placement rule names it
+        elif placement.pool_id in problem.pool_by_id:  # else the placement rule names it
             compared.append(_Row(line, values, request, placement, problem.pool_by_id[placement.pool_id]))
         line_of.setdefault(request_id, line)
     mismatches += _differences(problem, compared, tuple(plan))
@@ -159,17 +162,22 @@ def _check_header(name: str, header: list[str]) -> None:
         raise InputError(name, f"{'; '.join(faults)} (the columns are {', '.join(ALLOCATION_COLUMNS)})")
 
 
+def _slot(problem: Problem, values: dict[str, str], column: str, where: str) -> int:
+    when = parse_datetime(values[column], f"{where}: {column}")
+    slot = problem.horizon.slot_at_or_after(when, f"{where}: {column}")
+    if problem.horizon.to_datetime(slot) != when:
+        raise InputError(f"{where}: {column}", f"must fall on a slot boundary, got {values[column]!r}")
+    return slot
+
+
 def _placement(problem: Problem, values: dict[str, str], where: str) -> Placement:
-    start = parse_datetime(values["start"], f"{where}: start")
-    slot = problem.horizon.slot_at_or_after(start, f"{where}: start")
-    if problem.horizon.to_datetime(slot) != start:
-        raise InputError(f"{where}: start", f"must fall on a slot boundary, got {values['start']!r}")
     return Placement(
         request_id=values["request_id"],
         pool_id=values["pool_id"],
-        start_slot=slot,
+        start_slot=_slot(problem, values, "start", where),
         cost_fen=cny_to_fen(values["cost_cny"], f"{where}: cost_cny"),
         subsidy_fen=cny_to_fen(values["subsidy_cny"], f"{where}: subsidy_cny"),
+        end_slot=_slot(problem, values, "end", where),
     )
 
 
@@ -186,6 +194,7 @@ def _differences(problem: Problem, rows: list[_Row], plan: tuple[Placement, ...]
                 row.placement.subsidy_fen,
                 formulas.entitlement_fen(problem, row.request, row.pool, row.placement.start_slot),
             ),
+            end_slot=row.placement.start_slot + formulas.run_slots(problem, row.request, row.pool),
         )
         for row in rows
         if row.placement is not None and row.pool is not None
@@ -205,7 +214,9 @@ def _differences(problem: Problem, rows: list[_Row], plan: tuple[Placement, ...]
             if not _same(column, row.values[column], expected):
                 note = _note(problem, column, row.values[column], request, pool)
                 found.append(
-                    _mismatch(row.line, column, row.values[column], expected, note, request.id, pool and pool.id)
+                    _mismatch(
+                        row.line, column, row.values[column], expected, note, request.id, pool.id if pool else None
+                    )
                 )
     return found
 

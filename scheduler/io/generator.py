@@ -114,10 +114,11 @@ def _size_weights(value: object, where: str) -> dict[int, float]:
 
 
 def _hour_range(value: object, where: str) -> tuple[int, int]:
-    ok = isinstance(value, Sequence) and len(value) == 2 and all(isinstance(v, int) for v in value)
-    if not ok or not 1 <= value[0] <= value[1]:  # type: ignore[index]
-        raise InputError(where, f"must be [shortest, longest] whole hours with 1 <= shortest <= longest, got {value!r}")
-    return int(value[0]), int(value[1])  # type: ignore[index]
+    if isinstance(value, Sequence) and len(value) == 2:
+        shortest, longest = value
+        if isinstance(shortest, int) and isinstance(longest, int) and 1 <= shortest <= longest:
+            return int(shortest), int(longest)
+    raise InputError(where, f"must be [shortest, longest] whole hours with 1 <= shortest <= longest, got {value!r}")
 
 
 def generate_orgs(params: Mapping[str, Any] | None) -> tuple[Org, ...]:
@@ -263,10 +264,11 @@ class Eligibility:
         local = self.local_sites if rng.random() < self.local_share else None
         request = dataclasses.replace(request, accelerator_types=types, sites=local)
         fitting = _fitting_pools(request, self.pools, fit_horizon)
-        for relaxed in ({"accelerator_types": None}, {"accelerator_types": None, "sites": None}):
-            if fitting:
-                break
-            request = dataclasses.replace(request, **relaxed)
+        if not fitting:
+            request = dataclasses.replace(request, accelerator_types=None)
+            fitting = _fitting_pools(request, self.pools, fit_horizon)
+        if not fitting:
+            request = dataclasses.replace(request, sites=None)
             fitting = _fitting_pools(request, self.pools, fit_horizon)
         max_cost_fen = None
         if org_class is OrgClass.SME and rng.random() < self.max_cost_share and fitting:

@@ -3,7 +3,6 @@ the field (``where``) and the rule. Money is exact: CNY as written <-> integer f
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -27,16 +26,6 @@ def whole(lo: int) -> Callable[[Any, str], int]:
     return convert
 
 
-def number(value: Any, where: str) -> float:
-    try:
-        number = float(value.strip()) if isinstance(value, str) else value
-    except ValueError:
-        number = None
-    if not isinstance(number, int | float) or isinstance(number, bool) or not math.isfinite(number):
-        raise InputError(where, f"must be a number, got {value!r}")
-    return float(number)
-
-
 def fraction(value: Any, where: str) -> Fraction:
     try:
         if isinstance(value, bool):
@@ -53,12 +42,6 @@ def text(value: Any, where: str) -> str:
     if isinstance(value, bool | dict | list) or value is None or not str(value).strip():
         raise InputError(where, f"must be non-empty text, got {value!r}")
     return str(value).strip()
-
-
-def flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(where, f"must be true or false, got {value!r}")
-    return value
 
 
 def when(value: Any, where: str) -> datetime:

@@ -71,7 +71,8 @@ def _unique_id(value: str, where: str, seen: dict[str, str], column: str) -> str
 
 
 def read_orgs(ref: CsvRef, where: str, label: str) -> tuple[Org, ...]:
-    orgs, seen = [], {}
+    orgs: list[Org] = []
+    seen: dict[str, str] = {}
     for loc, row in _rows(ref, ORG_COLUMNS, where, label):
         org_id = _unique_id(row["org_id"], loc, seen, "org_id")
         loc = f"{loc} (org {org_id})"
@@ -87,7 +88,8 @@ def read_orgs(ref: CsvRef, where: str, label: str) -> tuple[Org, ...]:
 
 
 def read_vouchers(ref: CsvRef, where: str, label: str, org_ids: set[str], horizon: Horizon) -> tuple[Voucher, ...]:
-    vouchers, seen = [], {}
+    vouchers: list[Voucher] = []
+    seen: dict[str, str] = {}
     for loc, row in _rows(ref, VOUCHER_COLUMNS, where, label):
         voucher_id = _unique_id(row["voucher_id"], loc, seen, "voucher_id")
         loc = f"{loc} (voucher {voucher_id})"
@@ -124,7 +126,8 @@ def _names(text: str, where: str, known: set[str], what: str) -> frozenset[str] 
 
 def read_requests(ref: CsvRef, where: str, label: str, known: dict[str, Any]) -> tuple[Request, ...]:
     horizon: Horizon = known["horizon"]
-    requests, seen = [], {}
+    requests: list[Request] = []
+    seen: dict[str, str] = {}
     for loc, row in _rows(ref, REQUEST_COLUMNS, where, label):
         request_id = _unique_id(row["request_id"], loc, seen, "request_id")
         loc = f"{loc} (request {request_id})"

@@ -1,6 +1,7 @@
 """Scenario files: a YAML file plus CSV files (or generator blocks) -> :class:`~scheduler.model.domain.Problem`.
 
-:mod:`scheduler.io.scenario_writer` writes them back.
+:mod:`scheduler.io.scenario_schema` holds the YAML file's schema; :mod:`scheduler.io.scenario_writer` writes
+scenarios back.
 
 Every error is an :class:`~scheduler.model.errors.InputError` that names the file, the key or row, and the
 rule broken, e.g. ``requests.csv row 12 (request r12): deadline: must be after earliest_start``.
@@ -13,43 +14,37 @@ key by key, lists and other values are replaced). CSV paths resolve against the 
 from __future__ import annotations
 
 import copy
-import difflib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
 
 from scheduler.io import generator, parse, traces
-from scheduler.io.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
-from scheduler.model.domain import (
-    Commitment,
-    MaintenanceWindow,
-    OrgClass,
-    Policy,
-    Pool,
-    Problem,
-    Programme,
-    Site,
+from scheduler.io.scenario_schema import (
+    DATA_KEYS,
+    CommitmentSpec,
+    GeneratorSource,
+    HorizonSpec,
+    Loc,
+    PolicySpec,
+    PoolSpec,
+    ProgrammeSpec,
+    ScenarioSpec,
+    SiteSpec,
+    TraceSource,
+    first_error,
 )
+from scheduler.io.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
+from scheduler.model.domain import Commitment, MaintenanceWindow, Policy, Pool, Problem, Programme, Site
 from scheduler.model.errors import InputError
 from scheduler.model.horizon import Horizon
 
-DATA_KEYS = ("orgs", "vouchers", "requests")
-TOP_KEYS = {"name": True, "horizon": True, "sites": True, "pools": True, "policy": True, "programme": True}
-TOP_KEYS |= {"orgs": True, "vouchers": True, "requests": True, "commitments": False, "base": False}
-HORIZON_KEYS = {"start": True, "slot_minutes": True, "slots": True}
-SITE_KEYS = {"id": True, "name": True, "region": True, "pue": True, "grid_co2_g_per_kwh": True, "green_share": False}
-POOL_KEYS = {"id": True, "site": True, "accelerator_type": True, "capacity": True, "price_cny_per_hour": True}
-POOL_KEYS |= {"speed": True, "power_w": True, "domestic": False, "maintenance": False}
-MAINTENANCE_KEYS = {"start": True, "end": True, "capacity_lost": True}
-COMMITMENT_KEYS = {"pool": True, "start": True, "end": True, "accelerators": True, "sme": True}
-POLICY_KEYS = {"sme_reserve_pct": True, "reserve_release_hours": True, "class_weights": True}
-POLICY_KEYS |= {"carbon_weight_per_kg": True, "delay_weight_per_slot": False}
-PROGRAMME_KEYS = {"voucher_budget_cny": True, "domestic_bonus_pct": True, "green_bonus_pct": False}
-PROGRAMME_KEYS |= {"green_share_threshold": False}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,21 +97,6 @@ def _read_yaml(path: Path, label: str) -> dict[str, Any]:
     return data
 
 
-def _check_keys(data: Any, keys: Mapping[str, bool], where: str, what: str = "a mapping") -> dict[str, Any]:
-    """``keys`` maps each allowed key to whether it is required."""
-    if not isinstance(data, dict):
-        raise InputError(where, f"must be {what}, got {data!r}")
-    for key in data:
-        if key not in keys:
-            close = difflib.get_close_matches(str(key), list(keys), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed: {', '.join(keys)}"
-            raise InputError(where, f"unknown key {key!r}{hint}")
-    for key, required in keys.items():
-        if required and key not in data:
-            raise InputError(where, f"missing key {key!r}")
-    return data
-
-
 class _Origins:
     """Which file declared each key (after ``base:`` merging), to name it in errors."""
 
@@ -128,21 +108,27 @@ class _Origins:
         """The path relative to the loaded file's directory, or absolute where that is shorter."""
         return min(os.path.relpath(path, self.root), str(path), key=len)
 
-    def file(self, *keys: str) -> str:
-        for n in range(len(keys), 0, -1):
-            if keys[:n] in self.by_key:
-                return self.by_key[keys[:n]]
+    def file(self, *keys: str | int) -> str:
+        names = tuple(k for k in keys if isinstance(k, str))
+        for n in range(len(names), 0, -1):
+            if names[:n] in self.by_key:
+                return self.by_key[names[:n]]
         return self.by_key[()]
 
     def locate(self, field: str) -> str:
         """The file that declared the dotted key ``field`` (``policy.class_weights.sme``)."""
         return self.file(*field.split("."))
 
-    def where(self, *keys: str | int) -> str:
-        """``scenario.yaml: pools[3].capacity`` for ``where("pools", 3, "capacity")``."""
-        names = tuple(k for k in keys if isinstance(k, str))
+    def directory(self, *keys: str) -> Path:
+        """The directory of the file that declared ``keys``: a relative path there resolves against it."""
+        return (self.root / self.file(*keys)).resolve().parent
+
+    def where(self, *keys: str | int, declared: Loc | None = None) -> str:
+        """``scenario.yaml: pools[3].capacity`` for ``where("pools", 3, "capacity")``; the file is the one
+        that declared ``declared`` (default: ``keys``)."""
         text = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
-        return f"{self.file(*names)}: {text}" if text else self.file()
+        file = self.file(*(keys if declared is None else declared))
+        return f"{file}: {text}" if text else file
 
 
 def _merge(target: dict[str, Any], override: dict[str, Any], label: str, prefix: tuple, origins: _Origins) -> None:
@@ -160,10 +146,7 @@ def _merge(target: dict[str, Any], override: dict[str, Any], label: str, prefix:
 def _resolve(path: Path, origins: _Origins, chain: tuple[Path, ...]) -> dict[str, Any]:
     """The merged keys of ``path`` and its chain of bases."""
     label = origins.label(path)
-    raw = _check_keys(_read_yaml(path, label), dict.fromkeys(TOP_KEYS, False), label)
-    for key in DATA_KEYS:
-        if isinstance(raw.get(key), str):
-            raw[key] = CsvRef(raw[key], path.parent / raw[key])
+    raw = _read_yaml(path, label)
     base = raw.pop("base", None)
     data: dict[str, Any] = {}
     if base is not None:
@@ -182,148 +165,100 @@ def _resolve(path: Path, origins: _Origins, chain: tuple[Path, ...]) -> dict[str
     return data
 
 
-def _list(data: Any, where: str, what: str) -> list[Any]:
-    if not isinstance(data, list):
-        raise InputError(where, f"must be a list of {what}")
-    return data
+def _validate(data: dict[str, Any], origins: _Origins) -> ScenarioSpec:
+    try:
+        return ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        declared, at, rule = first_error(exc)
+        raise InputError(origins.where(*at, declared=declared), rule) from None
 
 
-# ---------------------------------------------------------------- YAML sections
+# ---------------------------------------------------------------- YAML sections -> domain
 
 
-def _horizon(data: Any, origins: _Origins) -> Horizon:
-    at = lambda key: origins.where("horizon", key)  # noqa: E731
-    data = _check_keys(data, HORIZON_KEYS, origins.where("horizon"))
-    start = parse.when(data["start"], at("start"))
-    minutes, slots = (
-        parse.whole(1)(data["slot_minutes"], at("slot_minutes")),
-        parse.whole(1)(data["slots"], at("slots")),
-    )
-    return parse.build(Horizon, origins.locate, start=start, slot_minutes=minutes, slots=slots)
+def _fen(cny: Decimal) -> int:
+    """Exact: the schema allows at most 2 decimals."""
+    return int(cny * 100)
 
 
-def _sites(data: Any, origins: _Origins) -> tuple[Site, ...]:
-    sites = []
-    for i, item in enumerate(_list(data, origins.where("sites"), "sites")):
-        at = lambda key, i=i: origins.where("sites", i, key)  # noqa: E731
-        item = _check_keys(item, SITE_KEYS, origins.where("sites", i))
-        values = {key: parse.text(item[key], at(key)) for key in ("id", "name", "region")}
-        numbers = {
-            key: parse.number(item[key], at(key)) for key in ("pue", "grid_co2_g_per_kwh", "green_share") if key in item
-        }
-        sites.append(parse.build(Site, origins.where("sites", i), **values, **numbers))
-    return tuple(sites)
+def _horizon(spec: HorizonSpec, origins: _Origins) -> Horizon:
+    return parse.build(Horizon, origins.locate, start=spec.start, slot_minutes=spec.slot_minutes, slots=spec.slots)
 
 
-def _pools(data: Any, site_ids: set[str], horizon: Horizon, origins: _Origins) -> tuple[Pool, ...]:
+def _sites(specs: Sequence[SiteSpec], origins: _Origins) -> tuple[Site, ...]:
+    return tuple(parse.build(Site, origins.where("sites", i), **spec.model_dump()) for i, spec in enumerate(specs))
+
+
+def _pools(specs: Sequence[PoolSpec], site_ids: set[str], horizon: Horizon, origins: _Origins) -> tuple[Pool, ...]:
     pools = []
-    for i, item in enumerate(_list(data, origins.where("pools"), "pools")):
+    for i, spec in enumerate(specs):
         at = lambda *key, i=i: origins.where("pools", i, *key)  # noqa: E731
-        item = _check_keys(item, POOL_KEYS, at())
-        site_id = parse.text(item["site"], at("site"))
-        if site_id not in site_ids:
-            raise InputError(at("site"), f"unknown site {site_id!r}; known: {', '.join(sorted(site_ids))}")
+        if spec.site not in site_ids:
+            raise InputError(at("site"), f"unknown site {spec.site!r}; known: {', '.join(sorted(site_ids))}")
         maintenance = []
-        for j, window in enumerate(
-            _list(item.get("maintenance") or [], at("maintenance"), "{start, end, capacity_lost}")
-        ):
-            window = _check_keys(window, MAINTENANCE_KEYS, at("maintenance", j))
-            start = horizon.slot_at_or_after(parse.when(window["start"], at("maintenance", j, "start")))
-            end = horizon.slot_at_or_before(parse.when(window["end"], at("maintenance", j, "end")))
+        for j, window in enumerate(spec.maintenance or ()):
+            start, end = horizon.slot_at_or_after(window.start), horizon.slot_at_or_before(window.end)
             if end <= start:
                 raise InputError(at("maintenance", j, "end"), "must be after start by at least one whole slot")
-            lost = parse.whole(1)(window["capacity_lost"], at("maintenance", j, "capacity_lost"))
-            maintenance.append(MaintenanceWindow(start, end, lost))
+            maintenance.append(MaintenanceWindow(start, end, window.capacity_lost))
         pool = {
-            "id": parse.text(item["id"], at("id")),
-            "site_id": site_id,
-            "accelerator_type": parse.text(item["accelerator_type"], at("accelerator_type")),
-            "capacity": parse.whole(1)(item["capacity"], at("capacity")),
-            "price_fen_per_hour": parse.cny_to_fen(item["price_cny_per_hour"], at("price_cny_per_hour")),
-            "speed": parse.fraction(item["speed"], at("speed")),
-            "power_w": parse.whole(1)(item["power_w"], at("power_w")),
-            "domestic": parse.flag(item.get("domestic", False), at("domestic")),
+            "id": spec.id,
+            "site_id": spec.site,
+            "accelerator_type": spec.accelerator_type,
+            "capacity": spec.capacity,
+            "price_fen_per_hour": _fen(spec.price_cny_per_hour),
+            "speed": spec.speed,
+            "power_w": spec.power_w,
+            "domestic": spec.domestic,
             "maintenance": tuple(maintenance),
         }
         pools.append(parse.build(Pool, at(), **pool))
     return tuple(pools)
 
 
-def _policy(data: Any, origins: _Origins) -> Policy:
-    at = lambda *key: origins.where("policy", *key)  # noqa: E731
-    data = _check_keys(data, POLICY_KEYS, at())
-    weights = data["class_weights"]
-    if not isinstance(weights, dict):
-        raise InputError(at("class_weights"), "must map each organisation class to a weight")
-    kwargs: dict[str, Any] = {
-        "sme_reserve_pct": parse.whole(0)(data["sme_reserve_pct"], at("sme_reserve_pct")),
-        "reserve_release_hours": parse.whole(0)(data["reserve_release_hours"], at("reserve_release_hours")),
-        "class_weights": {
-            OrgClass.parse(name, at("class_weights", str(name))): parse.number(weight, at("class_weights", str(name)))
-            for name, weight in weights.items()
-        },
-        "carbon_weight_per_kg": parse.number(data["carbon_weight_per_kg"], at("carbon_weight_per_kg")),
-    }
-    if "delay_weight_per_slot" in data:
-        kwargs["delay_weight_per_slot"] = parse.number(data["delay_weight_per_slot"], at("delay_weight_per_slot"))
-    return parse.build(Policy, origins.locate, **kwargs)
+def _policy(spec: PolicySpec, origins: _Origins) -> Policy:
+    return parse.build(Policy, origins.locate, **spec.model_dump())
 
 
-def _programme(data: Any, origins: _Origins) -> Programme:
-    at = lambda key: origins.where("programme", key)  # noqa: E731
-    data = _check_keys(data, PROGRAMME_KEYS, origins.where("programme"))
-    kwargs: dict[str, Any] = {
-        "voucher_budget_fen": parse.cny_to_fen(data["voucher_budget_cny"], at("voucher_budget_cny")),
-        "domestic_bonus_pct": parse.whole(0)(data["domestic_bonus_pct"], at("domestic_bonus_pct")),
-    }
-    if "green_bonus_pct" in data:
-        kwargs["green_bonus_pct"] = parse.whole(0)(data["green_bonus_pct"], at("green_bonus_pct"))
-    if "green_share_threshold" in data:
-        kwargs["green_share_threshold"] = parse.number(data["green_share_threshold"], at("green_share_threshold"))
-    return parse.build(Programme, origins.locate, **kwargs)
+def _programme(spec: ProgrammeSpec, origins: _Origins) -> Programme:
+    kwargs = spec.model_dump(exclude={"voucher_budget_cny"})
+    return parse.build(Programme, origins.locate, voucher_budget_fen=_fen(spec.voucher_budget_cny), **kwargs)
 
 
-def _commitments(data: Any, horizon: Horizon, pool_ids: set[str], origins: _Origins) -> tuple[Commitment, ...]:
+def _commitments(
+    specs: Sequence[CommitmentSpec], horizon: Horizon, pool_ids: set[str], origins: _Origins
+) -> tuple[Commitment, ...]:
     out = []
-    for i, item in enumerate(_list(data, origins.where("commitments"), "commitments")):
-        at = lambda key, i=i: origins.where("commitments", i, key)  # noqa: E731
-        item = _check_keys(item, COMMITMENT_KEYS, origins.where("commitments", i))
-        if item["pool"] not in pool_ids:
-            raise InputError(at("pool"), f"unknown pool {item['pool']!r}")
+    for i, spec in enumerate(specs):
+        if spec.pool not in pool_ids:
+            raise InputError(origins.where("commitments", i, "pool"), f"unknown pool {spec.pool!r}")
         # a commitment holds whole slots, so it widens outwards to slot boundaries
         kwargs = {
-            "pool_id": item["pool"],
-            "start_slot": horizon.slot_at_or_before(parse.when(item["start"], at("start"))),
-            "end_slot": horizon.slot_at_or_after(parse.when(item["end"], at("end"))),
-            "accelerators": parse.whole(1)(item["accelerators"], at("accelerators")),
-            "sme": parse.flag(item["sme"], at("sme")),
+            "pool_id": spec.pool,
+            "start_slot": horizon.slot_at_or_before(spec.start),
+            "end_slot": horizon.slot_at_or_after(spec.end),
+            "accelerators": spec.accelerators,
+            "sme": spec.sme,
         }
         out.append(parse.build(Commitment, origins.where("commitments", i), **kwargs))
     return tuple(out)
 
 
-def _source(data: dict[str, Any], key: str, origins: _Origins) -> CsvRef | dict[str, Any] | traces.TraceBlock:
-    """A CSV reference, the parameters of a generator block, or (requests only) a trace block."""
-    value = data[key]
-    if isinstance(value, CsvRef):
-        return value
-    if isinstance(value, dict) and set(value) == {"generator"}:
-        return value["generator"] or {}
-    if key == "requests" and isinstance(value, dict) and set(value) == {"trace"}:
-        # a relative trace path resolves against the file that set it (after base: merging)
-        declared = origins.root / origins.file("requests", "trace", "file")
-        return traces.TraceBlock(value["trace"] or {}, declared.resolve().parent)
-    what = "a CSV path, a mapping {generator: {...}}" + (" or {trace: {...}}" if key == "requests" else "")
-    raise InputError(origins.where(key), f"must be {what}, got {value!r}")
+def _csv(text: str, key: str, origins: _Origins) -> CsvRef:
+    return CsvRef(text, origins.directory(key) / text)
 
 
-def _generated(make: Callable[[], tuple], key: str, origins: _Origins) -> tuple:
+def _generated(make: Callable[[], tuple[T, ...]], key: str, origins: _Origins) -> tuple[T, ...]:
     try:
         return make()
     except InputError as exc:
         # name the file that set the offending parameter (generator blocks merge across base: files)
         declared = origins.file(key, *exc.field.split("."))
         raise exc.within(f"{declared}: {key}") from None
+
+
+def _params(source: GeneratorSource | TraceSource) -> Mapping[str, Any]:
+    return (source.generator if isinstance(source, GeneratorSource) else source.trace) or {}
 
 
 # ---------------------------------------------------------------- public API
@@ -339,28 +274,27 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     resolved = Path(path).resolve()
     origins = _Origins(resolved.parent)
-    data = _resolve(resolved, origins, (resolved,))
-    _check_keys(data, TOP_KEYS, origins.file())
-    name = parse.text(data["name"], origins.where("name"))
-    horizon = _horizon(data["horizon"], origins)
-    sites = _sites(data["sites"], origins)
-    pools = _pools(data["pools"], {s.id for s in sites}, horizon, origins)
-    policy, programme = _policy(data["policy"], origins), _programme(data["programme"], origins)
+    spec = _validate(_resolve(resolved, origins, (resolved,)), origins)
+    horizon = _horizon(spec.horizon, origins)
+    sites = _sites(spec.sites, origins)
+    pools = _pools(spec.pools, {s.id for s in sites}, horizon, origins)
+    policy, programme = _policy(spec.policy, origins), _programme(spec.programme, origins)
 
-    source = _source(data, "orgs", origins)
-    if isinstance(source, CsvRef):
-        orgs = read_orgs(source, origins.where("orgs"), origins.label(source.path))
+    if isinstance(spec.orgs, str):
+        ref = _csv(spec.orgs, "orgs", origins)
+        orgs = read_orgs(ref, origins.where("orgs"), origins.label(ref.path))
     else:
-        orgs = _generated(lambda: generator.generate_orgs(source), "orgs", origins)
-    source = _source(data, "vouchers", origins)
-    if isinstance(source, CsvRef):
-        vouchers = read_vouchers(
-            source, origins.where("vouchers"), origins.label(source.path), {o.id for o in orgs}, horizon
-        )
+        org_params = _params(spec.orgs)
+        orgs = _generated(lambda: generator.generate_orgs(org_params), "orgs", origins)
+    if isinstance(spec.vouchers, str):
+        ref = _csv(spec.vouchers, "vouchers", origins)
+        org_ids = {o.id for o in orgs}
+        vouchers = read_vouchers(ref, origins.where("vouchers"), origins.label(ref.path), org_ids, horizon)
     else:
-        vouchers = _generated(lambda: generator.generate_vouchers(orgs, horizon, source), "vouchers", origins)
-    source = _source(data, "requests", origins)
-    if isinstance(source, CsvRef):
+        voucher_params = _params(spec.vouchers)
+        vouchers = _generated(lambda: generator.generate_vouchers(orgs, horizon, voucher_params), "vouchers", origins)
+    if isinstance(spec.requests, str):
+        ref = _csv(spec.requests, "requests", origins)
         known = {
             "horizon": horizon,
             "org_ids": {o.id for o in orgs},
@@ -368,19 +302,21 @@ def load_scenario(path: str | Path) -> Scenario:
             "types": {p.accelerator_type for p in pools},
             "site_ids": {s.id for s in sites},
         }
-        requests = read_requests(source, origins.where("requests"), origins.label(source.path), known)
-    elif isinstance(source, traces.TraceBlock):
-        block = source
+        requests = read_requests(ref, origins.where("requests"), origins.label(ref.path), known)
+    elif isinstance(spec.requests, TraceSource):
+        # a relative trace path resolves against the file that set it (after base: merging)
+        block = traces.TraceBlock(_params(spec.requests), origins.directory("requests", "trace", "file"))
         requests = _generated(
             lambda: traces.trace_requests(orgs, vouchers, pools, sites, horizon, block), "requests", origins
         )
     else:
+        request_params = _params(spec.requests)
         requests = _generated(
-            lambda: generator.generate_requests(orgs, vouchers, pools, sites, horizon, source), "requests", origins
+            lambda: generator.generate_requests(orgs, vouchers, pools, sites, horizon, request_params),
+            "requests",
+            origins,
         )
-    commitments = ()
-    if "commitments" in data:
-        commitments = _commitments(data["commitments"], horizon, {p.id for p in pools}, origins)
+    commitments = _commitments(spec.commitments, horizon, {p.id for p in pools}, origins)
     problem = parse.build(
         Problem,
         origins.file(),
@@ -394,4 +330,4 @@ def load_scenario(path: str | Path) -> Scenario:
         programme=programme,
         commitments=commitments,
     )
-    return Scenario(name=name, problem=problem, path=Path(path))
+    return Scenario(name=spec.name, problem=problem, path=Path(path))

@@ -32,8 +32,9 @@ Rules
   (a job's hours after the window's end do not count).
   A city pool is about a hundred times an ITP cluster: ``sample < 1`` with an automatic scale keeps the
   load but makes fewer, larger requests, which keeps a round's solve small.
-- **Deadline**: ``arrival + max(ceil(run * slack), run + min_slack_hours)`` slots, ``run`` the run at
-  reference speed and ``slack`` uniform in ``[slack_min, slack_max]``; never before ``arrival + run``.
+- **Deadline**: ``arrival + max(ceil(run * slack), run + min_slack)`` slots, ``run`` the run at reference
+  speed and ``min_slack`` the slots that hold ``min_slack_hours`` (both rounded up to whole slots), ``slack``
+  uniform in ``[slack_min, slack_max]``; never before ``arrival + run``.
 - **Class, organisation, types, sites, price ceiling, voucher**: as :func:`scheduler.io.generator.generate_requests`
   (same parameter names and defaults), except that the class is drawn with chance ``class_mix`` per job.
 """
@@ -198,7 +199,7 @@ def _trace_requests(
     slack_min, slack_max = p.number("slack_min", 1.0), p.number("slack_max", 1.0)
     if slack_max < slack_min:
         raise InputError("trace.slack_max", f"must be >= slack_min ({slack_min})")
-    min_slack = p.int("min_slack_hours", 0)
+    min_slack = horizon.slots_for_hours(p.int("min_slack_hours", 0))
     hours = np.minimum(np.ceil(jobs["duration_s"].to_numpy() / 3600).clip(min=1), max_hours).astype(np.int64)
     gpus = jobs["num_gpus"].to_numpy()
     window_hours = float(horizon.slots * horizon.slot_hours)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import pandas as pd
 
@@ -60,7 +60,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
             or pd.api.types.is_timedelta64_dtype(dtype)
         ):
             continue
-        out.isetitem(position, frame.iloc[:, position].astype(object).map(neutralise))
+        out.isetitem(position, frame.iloc[:, position].astype(object).map(neutralise).to_numpy())
     out.columns = [neutralise(name) for name in frame.columns]
     return out
 
@@ -70,7 +70,7 @@ def write_csv(frame: pd.DataFrame, target: str | Path | IO[str]) -> None:
     spreadsheet_safe(frame).to_csv(target, index=False, encoding="utf-8")
 
 
-def write_xlsx(sheets: Mapping[str, pd.DataFrame], target: str | Path | IO[bytes]) -> None:
+def write_xlsx(sheets: Mapping[str, pd.DataFrame], target: str | Path | BinaryIO) -> None:
     """One sheet per frame (no index; names cut to Excel's 31 characters), spreadsheet-safe.
 
     openpyxl stores any string that starts with ``=`` as a formula (data type ``f``). After
@@ -90,7 +90,7 @@ def write_xlsx(sheets: Mapping[str, pd.DataFrame], target: str | Path | IO[bytes
                         cell.data_type = "s"
 
 
-def write_parquet(frame: pd.DataFrame, target: str | Path | IO[bytes]) -> None:
+def write_parquet(frame: pd.DataFrame, target: str | Path | BinaryIO) -> None:
     """``frame`` (no index) as Parquet, raw: Parquet is data for programs, not a spreadsheet, so no cell is
     rewritten (see the module docstring)."""
     frame.to_parquet(target, index=False, engine="pyarrow")

@@ -11,16 +11,15 @@ Charts are in :mod:`scheduler.report.charts`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import pandas as pd
 
 from scheduler.io.parse import fen_to_cny
 from scheduler.model import formulas
-from scheduler.model.domain import OrgClass, Placement, Problem
+from scheduler.model.domain import OrgClass, Placement, Problem, Request
 from scheduler.report import export
 from scheduler.rules.base import usage_by_slot
 from scheduler.rules.reasons import Reason
@@ -49,7 +48,7 @@ def allocations_frame(problem: Problem, plan: tuple[Placement, ...], reasons: di
     """One row per request: where and when it runs, what it costs, or why it does not."""
     by_request = {p.request_id: p for p in plan}
     horizon = problem.horizon
-    rows = []
+    rows: list[dict[str, object]] = []
     for request in problem.requests:
         placement = by_request.get(request.id)
         if placement is None:
@@ -64,7 +63,6 @@ def allocations_frame(problem: Problem, plan: tuple[Placement, ...], reasons: di
             )
             continue
         pool = problem.pool_by_id[placement.pool_id]
-        end = placement.start_slot + formulas.run_slots(problem, request, pool)
         rows.append(
             {
                 "request_id": request.id,
@@ -74,7 +72,7 @@ def allocations_frame(problem: Problem, plan: tuple[Placement, ...], reasons: di
                 "accelerator_type": pool.accelerator_type,
                 "accelerators": request.accelerators,
                 "start": horizon.to_datetime(placement.start_slot).isoformat(),
-                "end": horizon.to_datetime(end).isoformat(),
+                "end": horizon.to_datetime(placement.end_slot).isoformat(),
                 "cost_cny": fen_to_cny(placement.cost_fen),
                 "subsidy_cny": fen_to_cny(placement.subsidy_fen),
                 "voucher_id": request.voucher_id if placement.subsidy_fen else None,
@@ -118,7 +116,7 @@ def kpis(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, object]:
     placed_ids = {p.request_id for p in plan}
     slot_hours = float(problem.horizon.slot_hours)
 
-    def work(requests) -> int:
+    def work(requests: Iterable[Request]) -> int:
         return sum(r.accelerators * r.duration_hours for r in requests)
 
     sme_requests = [r for r in problem.requests if problem.is_sme(r)]
@@ -140,8 +138,8 @@ def kpis(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, object]:
         )
         if sme_requests
         else 0.0,
-        "subsidy_paid_cny": float(Decimal(subsidy) / 100),
-        "budget_left_cny": float(Decimal(problem.programme.voucher_budget_fen - subsidy) / 100),
+        "subsidy_paid_cny": _cny(subsidy),
+        "budget_left_cny": _cny(problem.programme.voucher_budget_fen - subsidy),
         "energy_mwh": round(sum(formulas.energy_wh(problem, r, p) for r, p in placed_pairs) / 1e6, 3),
         "co2_t": round(sum(formulas.co2_g(problem, r, p) for r, p in placed_pairs) / 1e6, 3),
         "mean_start_delay_h": round(sum(delays) / len(delays), 2) if delays else 0.0,
@@ -183,6 +181,36 @@ def jain_index(values: Iterable[float]) -> float:
     if not len(x) or not (x**2).sum():
         return float("nan")
     return float(x.sum() ** 2 / (len(x) * (x**2).sum()))
+
+
+@overload
+def _cny(fen: int) -> float: ...
+@overload
+def _cny(fen: pd.Series) -> pd.Series: ...
+def _cny(fen: int | pd.Series) -> float | pd.Series:
+    """Integer fen as CNY for a shown or exported figure: the one step where money becomes a float."""
+    return fen / 100
+
+
+def budget_frame(paid: Iterable[tuple[int, int]], budget_fen: int, slot_hours: float) -> pd.DataFrame:
+    """The budget burn-down: per slot that paid subsidy (and slot 0), the subsidy paid, the cumulative total and
+    the budget left, in CNY. ``paid`` holds ``(decided slot, subsidy_fen)`` pairs.
+
+    Sums are taken in integer fen and converted once per cell, so a long run's total is exact and
+    ``cumulative_cny + budget_left_cny`` is the budget in every row (float CNY drifts: 0.1 + 0.2 != 0.3).
+    """
+    budget = pd.DataFrame([(0, 0), *paid], columns=["slot", "subsidy_fen"], dtype="int64")
+    budget = budget.groupby("slot", as_index=False).sum()
+    cumulative_fen = budget["subsidy_fen"].cumsum()
+    return pd.DataFrame(
+        {
+            "slot": budget["slot"],
+            "hour": budget["slot"] * slot_hours,
+            "subsidy_cny": _cny(budget["subsidy_fen"]),
+            "cumulative_cny": _cny(cumulative_fen),
+            "budget_left_cny": _cny(budget_fen - cumulative_fen),
+        }
+    )
 
 
 def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
@@ -265,26 +293,15 @@ def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
                 "deadline_met_pct": round(100 * len(placed) / len(decided), 2) if len(decided) else float("nan"),
             }
         )
-    by_org = outcomes.groupby(["org_id", "org_class"]).apply(
-        lambda g: pd.Series(
-            {
-                "requests": len(g),
-                "requested_acc_h": g["work_acc_h"].sum(),
-                "served_acc_h": g.loc[g["status"] == "placed", "work_acc_h"].sum(),
-            }
-        ),
-        include_groups=False,
+    served = outcomes.assign(served_acc_h=outcomes["work_acc_h"].where(outcomes["status"] == "placed", 0))
+    by_org = served.groupby(["org_id", "org_class"], as_index=False).agg(
+        requests=("request_id", "size"),
+        requested_acc_h=("work_acc_h", "sum"),
+        served_acc_h=("served_acc_h", "sum"),
     )
-    by_org = by_org.reset_index() if len(outcomes) else pd.DataFrame(columns=["org_id", "requested_acc_h"])
     by_org["served_share"] = (by_org["served_acc_h"] / by_org["requested_acc_h"]).round(4)
 
-    paid = sorted((run.decided[p.request_id], p.subsidy_fen) for p in run.plan if p.subsidy_fen)
-    budget = pd.DataFrame(paid, columns=["slot", "subsidy_fen"]).groupby("slot", as_index=False).sum()
-    budget = pd.concat([pd.DataFrame({"slot": [0], "subsidy_fen": [0]}), budget]).groupby("slot", as_index=False).sum()
-    budget["hour"] = budget["slot"] * slot_hours
-    budget["subsidy_cny"] = budget["subsidy_fen"] / 100
-    budget["cumulative_cny"] = budget["subsidy_cny"].cumsum()
-    budget["budget_left_cny"] = problem.programme.voucher_budget_fen / 100 - budget["cumulative_cny"]
+    paid = [(run.decided[p.request_id], p.subsidy_fen) for p in run.plan if p.subsidy_fen]
     rounds = pd.DataFrame([vars(r) for r in run.rounds])
     return {
         "utilisation_by_pool": by_pool,
@@ -294,7 +311,7 @@ def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
         "utilisation_by_hour": _utilisation(time_frame, "hour_of_day").sort_values("hour_of_day"),
         "by_class": pd.DataFrame(class_rows),
         "fairness_by_org": by_org,
-        "budget": budget.drop(columns=["subsidy_fen"]),
+        "budget": budget_frame(paid, problem.programme.voucher_budget_fen, slot_hours),
         "placements": placements,
         "outcomes": outcomes,
         "rounds": rounds,
