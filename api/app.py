@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from api import crud, jobs, mapping
+from api import crud, jobs
 from api.catalog import CatalogCache
 from api.db import WRITE, make_engine, migrate, preparing
 from api.group_commit import SubmissionWriter
@@ -39,11 +40,12 @@ from api.routes import (
 )
 from api.seed import ensure_admin, seed_from_scenario
 from api.settings import Settings
+from scheduler import InputError
 
 log = logging.getLogger("pcs.api")
 
-ROUTERS = (health, quotes, requests, allocations, vouchers, sites, pools, orgs, users, policy, rounds)
-ROUTERS += (reports, imports, whatif, audit)
+ROUTERS: tuple[ModuleType, ...] = (health, quotes, requests, allocations, vouchers, sites, pools, orgs, users)
+ROUTERS += (policy, rounds, reports, imports, whatif, audit)
 
 DESCRIPTION = """
 Public Compute Scheduler: SMEs quote and submit requests for accelerator time and see their allocations and
@@ -101,7 +103,7 @@ def install_error_handlers(app: FastAPI) -> None:
     handlers: dict[Any, Any] = {
         RequestValidationError: _validation_error,
         ValidationError: _validation_error,
-        mapping.InputError: lambda _, e: _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, e.field, e.rule),
+        InputError: lambda _, e: _errors(status.HTTP_422_UNPROCESSABLE_CONTENT, e.field, e.rule),
         crud.NotFound: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_404_NOT_FOUND),
         crud.Forbidden: lambda _, e: JSONResponse({"detail": str(e)}, status_code=status.HTTP_403_FORBIDDEN),
         crud.Conflict: lambda _, e: _errors(status.HTTP_409_CONFLICT, e.field, e.rule),

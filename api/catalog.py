@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api import models as m
 from api.auth import hash_token
@@ -50,11 +50,7 @@ class Catalog:
 
 
 def latest_policy(session: Session) -> m.PolicyVersion | None:
-    return session.exec(select(m.PolicyVersion).order_by(m.PolicyVersion.id.desc()).limit(1)).first()
-
-
-def stored_version(session: Session) -> int:
-    return session.exec(select(m.CatalogVersion.version).where(m.CatalogVersion.id == 1)).one()
+    return session.exec(select(m.PolicyVersion).order_by(col(m.PolicyVersion.id).desc()).limit(1)).first()
 
 
 def lock_version(session: Session) -> int:
@@ -80,7 +76,7 @@ def load(session: Session, previous: Catalog | None = None) -> Catalog:
 
     def maintenance() -> dict[str, tuple[m.Maintenance, ...]]:
         windows: dict[str, list[m.Maintenance]] = {}
-        for window in session.exec(select(m.Maintenance).order_by(m.Maintenance.id)):
+        for window in session.exec(select(m.Maintenance).order_by(col(m.Maintenance.id))):
             windows.setdefault(window.pool_id, []).append(window)
         return {pool_id: tuple(each) for pool_id, each in windows.items()}
 
@@ -94,7 +90,9 @@ def load(session: Session, previous: Catalog | None = None) -> Catalog:
         "voucher": ("vouchers", lambda: {v.id: v for v in session.exec(select(m.Voucher).order_by(m.Voucher.id))}),
         "user": ("users", lambda: {u.token_hash: u for u in session.exec(select(m.User))}),
     }
-    fields = {name: read() if stale(table) else getattr(previous, name) for table, (name, read) in readers.items()}
+    fields: dict[str, Any] = {
+        name: read() if stale(table) else getattr(previous, name) for table, (name, read) in readers.items()
+    }
     return Catalog(version=row.version, table_versions=versions, **fields)
 
 
@@ -113,7 +111,9 @@ class CatalogCache:
         try:
             cursor = raw.cursor()
             cursor.execute(VERSION_SQL)
-            (wanted,) = cursor.fetchone()
+            fetched = cursor.fetchone()
+            assert fetched is not None  # the one row of catalog_version (migration 0002)
+            (wanted,) = fetched
             cursor.close()
         finally:
             raw.close()

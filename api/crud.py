@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, insert, update
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, func, select
+from sqlalchemy import insert, update
+from sqlalchemy.engine import CursorResult, Engine
+from sqlmodel import Session, SQLModel, col, func, select
 
 from api import models as m
-from api.db import utcnow
+from api.db import table, utcnow
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -64,8 +64,8 @@ def insert_requests(write_engine: Engine, submissions: Sequence[tuple[dict[str, 
         for values, actor in submissions
     ]
     with write_engine.begin() as connection:
-        connection.execute(insert(m.ComputeRequest.__table__), [values for values, _ in submissions])
-        connection.execute(insert(m.AuditEntry.__table__), audit_lines)
+        connection.execute(insert(table(m.ComputeRequest)), [values for values, _ in submissions])
+        connection.execute(insert(table(m.AuditEntry)), audit_lines)
 
 
 IMPORTED = {"Org": "org", "Voucher": "voucher", "VoucherEntry": "", "ComputeRequest": "request"}
@@ -85,23 +85,31 @@ def insert_rows(session: Session, rows: Sequence[SQLModel], actor: str) -> dict[
     counts: dict[str, int] = {}
     lines = []
     for model, group in by_type.items():
-        entity = IMPORTED[model.__name__]
+        core, entity = table(model), IMPORTED[model.__name__]
+        generated = {"id"} if getattr(group[0], "id", None) is None else None  # a serial key: the database's
+        values = [row.model_dump(exclude=generated) for row in group]
         if entity:
-            ids = [row.id for row in group]  # type: ignore[attr-defined]
+            ids = [value["id"] for value in values]
             for start in range(0, len(ids), ID_CHUNK):
-                taken = session.exec(select(model.id).where(model.id.in_(ids[start : start + ID_CHUNK]))).first()  # type: ignore[attr-defined]
+                chunk = ids[start : start + ID_CHUNK]
+                taken = session.execute(select(core.c.id).where(core.c.id.in_(chunk))).scalars().first()
                 if taken is not None:
                     raise Conflict("id", f"{entity} {taken!r} already exists")
             counts[entity] = len(group)
             lines += [
-                {"actor": actor, "action": "create", "entity": entity, "entity_id": row.id, "detail": jsonable(row)}
-                for row in group
-            ]  # type: ignore[attr-defined]
-        generated = {"id"} if getattr(group[0], "id", None) is None else None  # a serial key: the database's
-        session.execute(insert(model.__table__), [row.model_dump(exclude=generated) for row in group])  # type: ignore[attr-defined]
+                {
+                    "actor": actor,
+                    "action": "create",
+                    "entity": entity,
+                    "entity_id": value["id"],
+                    "detail": jsonable(row),
+                }
+                for value, row in zip(values, group, strict=True)
+            ]
+        session.execute(insert(core), values)
     if lines:
         now = utcnow()
-        session.execute(insert(m.AuditEntry.__table__), [line | {"at": now} for line in lines])
+        session.execute(insert(table(m.AuditEntry)), [line | {"at": now} for line in lines])
     return counts
 
 
@@ -159,7 +167,7 @@ def delete(session: Session, row: SQLModel, actor: str, entity: str) -> None:
 
 def list_rows(session: Session, model: type[T], *where: Any, order: Any = None, limit: int = 1000) -> Sequence[T]:
     query = select(model).where(*where)
-    query = query.order_by(order if order is not None else model.id)  # type: ignore[attr-defined]
+    query = query.order_by(order if order is not None else table(model).c.id)
     return session.exec(query.limit(limit)).all()
 
 
@@ -182,11 +190,11 @@ def post_entry(
     A debit is one conditional ``UPDATE ... WHERE balance_fen >= amount``: two concurrent debits can never
     both pass on the same money, whatever the isolation level. Raises :class:`Overspend` otherwise.
     """
-    table = m.Voucher.__table__
-    statement = update(table).where(table.c.id == voucher_id)
+    vouchers = table(m.Voucher)
+    statement = update(vouchers).where(vouchers.c.id == voucher_id)
     if amount_fen < 0:
-        statement = statement.where(table.c.balance_fen >= -amount_fen)
-    done = session.execute(statement.values(balance_fen=table.c.balance_fen + amount_fen))
+        statement = statement.where(vouchers.c.balance_fen >= -amount_fen)
+    done = cast("CursorResult[Any]", session.execute(statement.values(balance_fen=vouchers.c.balance_fen + amount_fen)))
     if done.rowcount != 1:
         if session.get(m.Voucher, voucher_id) is None:
             raise NotFound("voucher", voucher_id)
@@ -215,37 +223,25 @@ def post_entries(session: Session, entries: Sequence[dict[str, Any]], actor: str
     totals: dict[str, int] = {}
     for entry in entries:
         totals[entry["voucher_id"]] = totals.get(entry["voucher_id"], 0) + entry["amount_fen"]
-    table = m.Voucher.__table__
+    vouchers = table(m.Voucher)
     for voucher_id, amount in sorted(totals.items()):
-        statement = update(table).where(table.c.id == voucher_id)
+        statement = update(vouchers).where(vouchers.c.id == voucher_id)
         if amount < 0:
-            statement = statement.where(table.c.balance_fen >= -amount)
-        if session.execute(statement.values(balance_fen=table.c.balance_fen + amount)).rowcount != 1:
+            statement = statement.where(vouchers.c.balance_fen >= -amount)
+        done = cast("CursorResult[Any]", session.execute(statement.values(balance_fen=vouchers.c.balance_fen + amount)))
+        if done.rowcount != 1:
             raise Overspend("amount_fen", f"debits of {-amount} fen exceed the balance of voucher {voucher_id}")
     if entries:
         now = utcnow()
         lines = [{"note": "", "actor": actor, "created_at": now, **entry} for entry in entries]
-        session.execute(insert(m.VoucherEntry.__table__), lines)
+        session.execute(insert(table(m.VoucherEntry)), lines)
 
 
-def decide_requests(session: Session, decisions: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Set status, reason and round of many requests that are still pending (an executemany by key): each
-    dict holds ``b_id``, ``status``, ``reason_code``, ``reason`` and ``decided_round_id``."""
-    if not decisions:
-        return
-    table = m.ComputeRequest.__table__
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.status == m.RequestStatus.PENDING)
-        .values(
-            status=bindparam("status"),
-            reason_code=bindparam("reason_code"),
-            reason=bindparam("reason"),
-            decided_round_id=bindparam("decided_round_id"),
-            updated_at=now,
-        )
-    )
-    session.connection().execute(statement, list(decisions))
+def subsidy_paid_fen(session: Session) -> int:
+    """What the programme has paid out, net of refunds."""
+    kinds = (m.EntryKind.SUBSIDY, m.EntryKind.REFUND)
+    total = session.exec(select(func.sum(m.VoucherEntry.amount_fen)).where(col(m.VoucherEntry.kind).in_(kinds))).one()
+    return -int(total or 0)
 
 
 def ledger_sum(session: Session, voucher_id: str) -> int:
@@ -254,7 +250,7 @@ def ledger_sum(session: Session, voucher_id: str) -> int:
 
 
 def ledger(session: Session, voucher_id: str) -> Sequence[m.VoucherEntry]:
-    query = select(m.VoucherEntry).where(m.VoucherEntry.voucher_id == voucher_id).order_by(m.VoucherEntry.id)
+    query = select(m.VoucherEntry).where(m.VoucherEntry.voucher_id == voucher_id).order_by(col(m.VoucherEntry.id))
     return session.exec(query).all()
 
 
@@ -281,11 +277,11 @@ def cancel_request(
     voucher as a refund entry), at most once whatever runs concurrently.
 
     The request row is read ``FOR UPDATE``: concurrent cancels of one request, and a round committing an
-    allocation for it (which locks the requests it places, see ``api.jobs``), queue on that row and each sees
-    the status the one before it left, on PostgreSQL's READ COMMITTED as on SQLite. The allocation moves to
-    ``cancelled`` by a conditional ``UPDATE`` that also says whether a refund is owed, so a refund follows only
-    the one update that made the change. Locks are taken request first, then allocation, then voucher: the
-    order a round takes them in.
+    allocation for it (which locks the requests it places, see :func:`api.round_commit.hold`), queue on that row
+    and each sees the status the one before it left, on PostgreSQL's READ COMMITTED as on SQLite. The allocation
+    moves to ``cancelled`` by a conditional ``UPDATE`` that also says whether a refund is owed, so a refund
+    follows only the one update that made the change. Locks are taken request first, then allocation, then
+    voucher: the order a round takes them in.
     """
     row = session.exec(
         select(m.ComputeRequest)
@@ -298,16 +294,16 @@ def cancel_request(
     if row.status not in (m.RequestStatus.PENDING, m.RequestStatus.ALLOCATED):
         raise Conflict("status", f"a {row.status.value} request cannot be cancelled")
     if row.status == m.RequestStatus.ALLOCATED:
-        table = m.Allocation.__table__
+        allocations = table(m.Allocation)
         cancelled = session.execute(
-            update(table)
+            update(allocations)
             .where(
-                table.c.request_id == row.id,
-                table.c.status == m.AllocationStatus.ALLOCATED,
-                table.c.start > now,
+                allocations.c.request_id == row.id,
+                allocations.c.status == m.AllocationStatus.ALLOCATED,
+                allocations.c.start > now,
             )
             .values(status=m.AllocationStatus.CANCELLED)
-            .returning(table.c.subsidy_fen, table.c.voucher_id)
+            .returning(allocations.c.subsidy_fen, allocations.c.voucher_id)
         ).first()
         if cancelled is None:
             raise Conflict("status", "the allocation has started and can no longer be cancelled")

@@ -20,10 +20,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, event, make_url
+from sqlalchemy import DateTime, Table, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 WRITE = {"pcs_write": True}
@@ -51,6 +51,12 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for bulk statements that skip the ORM."""
+    core: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel's metaclass sets it; its stubs omit it
+    return core
 
 
 def create_private_sqlite_file(url: str) -> None:

@@ -3,7 +3,7 @@ roles."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api import crud
 from api import models as m
 from api.catalog import Catalog
 from api.db import utcnow
@@ -94,7 +95,7 @@ async def get_current_user(catalog: CatalogDep, credentials: Credentials) -> m.U
 CurrentUser = Annotated[m.User, Depends(get_current_user)]
 
 
-def require(*roles: m.Role) -> Callable[[m.User], m.User]:
+def require(*roles: m.Role) -> Callable[[m.User], Awaitable[m.User]]:
     """A dependency that lets only ``roles`` through (403 for the others)."""
 
     async def check(user: CurrentUser) -> m.User:
@@ -113,3 +114,16 @@ Reader = Annotated[m.User, Depends(require(m.Role.ADMIN, m.Role.AUDITOR))]
 def org_scope(user: m.User) -> str | None:
     """The only organisation an SME may see; ``None`` (everything) for admins and auditors."""
     return user.org_id if user.role is m.Role.SME else None
+
+
+def submitting_org(user: m.User, body: m.RequestCreate) -> str:
+    """The organisation a request or quote is for: an SME's own; the one an administrator names."""
+    if user.role is m.Role.SME:
+        if body.org_id not in (None, user.org_id):
+            raise crud.NotFound("org", body.org_id)
+        return str(user.org_id)
+    if user.role is m.Role.AUDITOR:
+        raise crud.Forbidden("auditors have read-only access")
+    if body.org_id is None:
+        raise crud.Conflict("org_id", "an administrator must name the organisation")
+    return body.org_id

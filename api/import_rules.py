@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from api import models as m
 from api.models.limits import MAX_FEN
-from scheduler.model.errors import InputError
+from scheduler import InputError
 
 FILES = {
     "Org": ("orgs.csv", "org"),

@@ -1,7 +1,7 @@
 """The one bridge between the database rows of :mod:`api.models` and the core's :mod:`scheduler` objects.
 
-Nothing else in ``api/`` imports both. Times become slots of a horizon that starts at the later of the
-programme's start and the current slot, so that "now" is the horizon start the SME reserve rule counts from.
+Nothing else in ``api/`` turns rows into core objects. Times become slots of a horizon that starts at the later of
+the programme's start and the current slot, so that "now" is the horizon start the SME reserve rule counts from.
 """
 
 from __future__ import annotations
@@ -13,40 +13,35 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Row
-from sqlmodel import Session, func, select
+from sqlalchemy import Row, select
+from sqlmodel import Session
 
+from api import crud
 from api import models as m
-from api.apart import solve_apart
 from api.catalog import Catalog
 from api.catalog import load as load_catalog
-from scheduler.io import parse
-from scheduler.io.scenario_tables import CsvRef, read_orgs, read_requests, read_vouchers
-from scheduler.io.scenarios import Scenario
-from scheduler.io.scenarios import load_scenario as load_scenario  # re-exported for api.seed
-from scheduler.model import formulas
-from scheduler.model.domain import (
+from api.db import table
+from scheduler import (
     Commitment,
+    Horizon,
+    InputError,
     MaintenanceWindow,
     Org,
     OrgClass,
-    Placement,
     Policy,
     Pool,
     Problem,
     Programme,
+    Reason,
     Request,
     Site,
     Voucher,
+    parse,
+    refusal,
 )
-from scheduler.model.errors import InputError
-from scheduler.model.horizon import Horizon
-from scheduler.optimise.solve import Result, SolveParams
-from scheduler.report import reports
-from scheduler.rules.reasons import Reason
-from scheduler.rules.validate import violations
 
 NEVER = (-2, -1)  # voucher validity slots that no placement can start in
 
@@ -61,14 +56,22 @@ class Snapshot:
         Pending requests and the capacity that committed allocations leave.
     pre_rejected
         Requests that cannot enter the problem any more (their pool type was removed, their window ended).
-    policy_version, inputs_hash
-        Which policy it used, and a SHA-256 of the problem (equal inputs, equal hash).
+    policy_version
+        Which policy it used.
+    catalog
+        The catalogue rows it was built from (a later snapshot re-reads only what changed since).
     """
 
     problem: Problem
     pre_rejected: dict[str, Reason]
     policy_version: int | None
-    inputs_hash: str
+    catalog: Catalog = dataclasses.field(repr=False, compare=False)
+
+    @cached_property
+    def inputs_hash(self) -> str:
+        """A SHA-256 of the problem (equal inputs, equal hash); computed when asked, as only a round's first
+        snapshot records it."""
+        return hashlib.sha256(repr(self.problem).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- rows -> core objects
@@ -82,11 +85,6 @@ def horizon_at(programme: m.Programme, now: datetime) -> Horizon | None:
     if slots <= 0:
         return None
     return Horizon(programme.horizon_start + passed * step, programme.slot_minutes, slots)
-
-
-def _speed_text(speed: Fraction) -> str:
-    text = format(float(speed), "g")
-    return text if Fraction(text) == speed else f"{speed.numerator}/{speed.denominator}"
 
 
 def _site(row: m.Site) -> Site:
@@ -129,23 +127,16 @@ def _policy(row: m.PolicyVersion) -> Policy:
     )
 
 
-def subsidy_paid_fen(session: Session) -> int:
-    """What the programme has paid out, net of refunds."""
-    kinds = (m.EntryKind.SUBSIDY, m.EntryKind.REFUND)
-    total = session.exec(select(func.sum(m.VoucherEntry.amount_fen)).where(m.VoucherEntry.kind.in_(kinds))).one()
-    return -int(total or 0)
-
-
 def _programme(session: Session, row: m.Programme) -> Programme:
     return Programme(
-        voucher_budget_fen=max(0, row.voucher_budget_fen - subsidy_paid_fen(session)),
+        voucher_budget_fen=max(0, row.voucher_budget_fen - crud.subsidy_paid_fen(session)),
         domestic_bonus_pct=row.domestic_bonus_pct,
         green_bonus_pct=row.green_bonus_pct,
         green_share_threshold=row.green_share_threshold,
     )
 
 
-def _request(row: Row | m.RequestCreate, request_id: str, org_id: str, horizon: Horizon) -> Request:
+def _request(row: Row[Any] | m.RequestCreate, request_id: str, org_id: str, horizon: Horizon) -> Request:
     max_cost = getattr(row, "max_cost_fen", None)
     if isinstance(row, m.RequestCreate) and row.max_cost_cny is not None:
         max_cost = parse.cny_to_fen(str(row.max_cost_cny), "max_cost_cny")
@@ -167,8 +158,9 @@ def _request(row: Row | m.RequestCreate, request_id: str, org_id: str, horizon: 
 
 
 def _commitments(session: Session, horizon: Horizon) -> tuple[Commitment, ...]:
+    allocations = table(m.Allocation)
     live = (m.AllocationStatus.ALLOCATED, m.AllocationStatus.RUNNING)
-    rows = session.exec(select(m.Allocation).where(m.Allocation.status.in_(live), m.Allocation.end > horizon.start))
+    rows = session.execute(select(allocations).where(allocations.c.status.in_(live), allocations.c.end > horizon.start))
     return tuple(
         Commitment(
             a.pool_id,
@@ -181,12 +173,19 @@ def _commitments(session: Session, horizon: Horizon) -> tuple[Commitment, ...]:
     )
 
 
-def snapshot(session: Session, now: datetime) -> Snapshot | None:
+def snapshot(session: Session, now: datetime, since: Snapshot | None = None) -> Snapshot | None:
     """The live state at ``now`` as a :class:`Problem` over every pending request.
+
+    It reads the catalogue (its version row first, then the rows), the pending requests, the live allocations
+    that end after the horizon start and the subsidy paid so far. Given ``since``, an earlier snapshot at the
+    same ``now``, it reads only what may have changed after it, and the state is the same as a full read: the
+    catalogue tables whose counters moved; and when none moved, the ids of the pending requests and the rows of
+    those it does not know (a request's row never changes while it is pending, and its core object depends on
+    the row, the catalogue and the horizon only).
 
     Returns ``None`` when the programme has no horizon left (or no programme or policy exists yet).
     """
-    catalog = load_catalog(session)
+    catalog = load_catalog(session, None if since is None else since.catalog)
     programme, policy = catalog.programme, catalog.policy
     if programme is None or policy is None:
         return None
@@ -194,16 +193,60 @@ def snapshot(session: Session, now: datetime) -> Snapshot | None:
     if horizon is None:
         return None
     sites, pools, core_policy = catalog_core(catalog, horizon)
-    orgs = tuple(Org(o.id, o.name, OrgClass(o.org_class)) for o in catalog.orgs.values())
     vouchers = tuple(_voucher(v, horizon) for v in catalog.vouchers.values())
-    # plain rows, not ORM objects (several times faster): a round reads them twice, the second time under the lock
-    table = m.ComputeRequest.__table__
-    pending = select(table).where(table.c.status == m.RequestStatus.PENDING).order_by(table.c.created_at, table.c.id)
-    requests = session.execute(pending).all()
+    if since is not None and (since.catalog.version, since.problem.horizon) != (catalog.version, horizon):
+        since = None
+    kept, pre_rejected = _pending(session, horizon, sites, pools, vouchers, since)
+    problem = Problem(
+        horizon=horizon,
+        sites=sites,
+        pools=pools,
+        orgs=tuple(Org(o.id, o.name, OrgClass(o.org_class)) for o in catalog.orgs.values()),
+        vouchers=vouchers,
+        requests=kept,
+        policy=core_policy,
+        programme=_programme(session, programme),
+        commitments=_commitments(session, horizon),
+    )
+    return Snapshot(problem, pre_rejected, policy.id, catalog)
+
+
+def _pending(
+    session: Session,
+    horizon: Horizon,
+    sites: Sequence[Site],
+    pools: Sequence[Pool],
+    vouchers: Sequence[Voucher],
+    since: Snapshot | None,
+) -> tuple[tuple[Request, ...], dict[str, Reason]]:
+    """The pending requests in order of submission, as core requests or as reasons they cannot be placed any
+    more; those ``since`` holds are taken from it."""
+    requests = table(m.ComputeRequest)
+    pending, order = requests.c.status == m.RequestStatus.PENDING, (requests.c.created_at, requests.c.id)
+    # plain rows, not ORM objects: several times faster
+    if since is None:
+        rows: dict[str, Row[Any]] = {
+            row.id: row for row in session.execute(select(requests).where(pending).order_by(*order))
+        }
+        ids: Sequence[str] = list(rows)
+    else:
+        ids = session.execute(select(requests.c.id).where(pending).order_by(*order)).scalars().all()
+        new = [i for i in ids if i not in since.problem.request_by_id and i not in since.pre_rejected]
+        rows = {}
+        for start in range(0, len(new), crud.ID_CHUNK):
+            chunk = select(requests).where(requests.c.id.in_(new[start : start + crud.ID_CHUNK]))
+            rows |= {row.id: row for row in session.execute(chunk).all()}
     types, site_ids = {p.accelerator_type for p in pools}, {s.id for s in sites}
     owner = {v.id: v.org_id for v in vouchers}
     kept, pre_rejected = [], {}
-    for row in requests:
+    for request_id in ids:
+        if since is not None and request_id not in rows:
+            if request_id in since.pre_rejected:
+                pre_rejected[request_id] = since.pre_rejected[request_id]
+            else:
+                kept.append(since.problem.request_by_id[request_id])
+            continue
+        row = rows[request_id]
         request = _request(row, row.id, row.org_id, horizon) if _window_left(row, horizon) else None
         if request is None:
             pre_rejected[row.id] = Reason("window_too_short", "Its deadline is too close: no whole slot is left.")
@@ -217,22 +260,10 @@ def snapshot(session: Session, now: datetime) -> Snapshot | None:
         kept.append(
             dataclasses.replace(request, accelerator_types=accepted_types, sites=accepted_sites, voucher_id=voucher)
         )
-    problem = Problem(
-        horizon=horizon,
-        sites=sites,
-        pools=pools,
-        orgs=orgs,
-        vouchers=vouchers,
-        requests=tuple(kept),
-        policy=core_policy,
-        programme=_programme(session, programme),
-        commitments=_commitments(session, horizon),
-    )
-    digest = hashlib.sha256(repr(problem).encode()).hexdigest()
-    return Snapshot(problem, pre_rejected, policy.id, digest)
+    return tuple(kept), pre_rejected
 
 
-def _window_left(row: Row, horizon: Horizon) -> bool:
+def _window_left(row: Row[Any], horizon: Horizon) -> bool:
     return horizon.slot_at_or_before(row.deadline) > horizon.slot_at_or_after(row.earliest_start)
 
 
@@ -253,8 +284,8 @@ def check_request(
     catalog: Catalog, create: m.RequestCreate, org_id: str, request_id: str, now: datetime, live: Session | None = None
 ) -> Problem:
     """A problem holding only ``create``, or the :class:`InputError` that names the field and the rule it
-    breaks: an unknown type or site, a voucher of another organisation, more accelerators than any eligible
-    pool has, a window shorter than the run on every eligible pool.
+    breaks: an unknown type or site, a voucher of another organisation, or a refusal of the core
+    (:func:`scheduler.refusal`: no eligible pool, more accelerators than any has, a window shorter than the run).
 
     Checks read only the cached ``catalog``; a quote passes ``live``, a session to read the committed capacity
     and the budget left from (a submission's checks need neither).
@@ -290,213 +321,8 @@ def check_request(
         )
     except InputError as exc:
         raise InputError(exc.field.rsplit(": ", 1)[-1], exc.rule) from None
-    matching = [
-        p
-        for p in pools
-        if (request.accelerator_types is None or p.accelerator_type in request.accelerator_types)
-        and (request.sites is None or p.site_id in request.sites)
-    ]
-    if not matching:
-        raise InputError("sites", "no pool offers an accepted accelerator type at an accepted site")
-    largest = max(p.capacity for p in matching)
-    if request.accelerators > largest:
-        raise InputError("accelerators", f"more than any eligible pool has (the largest has {largest})")
-    if not any(formulas.start_range(problem, request, p) for p in problem.eligible_pools(request)):
-        raise InputError(
-            "deadline",
-            f"the window from earliest_start to deadline (within the programme horizon ending "
-            f"{horizon.end.isoformat()}) is shorter than the run on every eligible pool",
-        )
+    refused = refusal(problem, request)
+    if refused is not None:
+        assert refused.field is not None  # a refusal always names the field to change
+        raise InputError(refused.field, refused.sentence)
     return problem
-
-
-# ---------------------------------------------------------------- a round's plan -> rows
-
-
-def allocation_rows(snap: Snapshot, plan: Sequence[Placement], round_id: int) -> list[dict[str, Any]]:
-    """The column values of one ``allocation`` row per placement, with times, money, energy and CO2 (plain
-    dicts: a round inserts them in one batch)."""
-    problem, horizon = snap.problem, snap.problem.horizon
-    rows = []
-    for p in plan:
-        request, pool = problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]
-        rows.append(
-            {
-                "request_id": request.id,
-                "round_id": round_id,
-                "org_id": request.org_id,
-                "org_class": problem.org_by_id[request.org_id].org_class.value,
-                "pool_id": pool.id,
-                "accelerators": request.accelerators,
-                "start": horizon.to_datetime(p.start_slot),
-                "end": horizon.to_datetime(p.start_slot + formulas.run_slots(problem, request, pool)),
-                "cost_fen": p.cost_fen,
-                "subsidy_fen": p.subsidy_fen,
-                "voucher_id": request.voucher_id if p.subsidy_fen else None,
-                "energy_wh": formulas.energy_wh(problem, request, pool),
-                "co2_g": formulas.co2_g(problem, request, pool),
-                "status": m.AllocationStatus.ALLOCATED,
-            }
-        )
-    return rows
-
-
-def plan_kpis(snap: Snapshot, plan: Sequence[Placement]) -> dict[str, Any]:
-    """The core's KPIs of ``plan`` (JSON-ready)."""
-    return reports.kpis(snap.problem, tuple(plan))
-
-
-def solve_snapshot(snap: Snapshot, time_limit_s: float, seed: int, workers: int) -> Result:
-    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move), in a process of
-    its own (:mod:`api.apart`)."""
-    return solve_apart(snap.problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
-
-
-def plan_violations(snap: Snapshot, plan: Sequence[Placement]) -> list[str]:
-    """Every rule ``plan`` breaks on ``snap`` (empty when it may be committed)."""
-    return [f"{v.rule}: {v.message}" for v in violations(snap.problem, tuple(plan))]
-
-
-def rebase(snap: Snapshot, fresh: Snapshot, plan: Sequence[Placement]) -> tuple[Snapshot, tuple[Placement, ...]]:
-    """``plan`` (solved on ``snap``) moved onto ``fresh``, the state re-read under the commit lock: same
-    horizon start, so slots keep their meaning; placements of requests no longer pending are dropped."""
-    if fresh.problem.horizon.start != snap.problem.horizon.start:
-        raise InputError("round", "the horizon moved on while the round solved")
-    kept = tuple(p for p in plan if p.request_id in fresh.problem.request_by_id)
-    placed = {p.request_id for p in kept}
-    requests = tuple(r for r in fresh.problem.requests if r.id in placed)
-    # validate against the fresh state restricted to the placed requests: the others stay pending
-    problem = dataclasses.replace(fresh.problem, requests=requests)
-    return dataclasses.replace(fresh, problem=problem), kept
-
-
-# ---------------------------------------------------------------- scenarios and CSV files -> rows
-
-
-def _request_rows(requests: Iterable[Request], horizon: Horizon, actor: str) -> list[m.ComputeRequest]:
-    return [
-        m.ComputeRequest(
-            id=r.id,
-            org_id=r.org_id,
-            accelerators=r.accelerators,
-            duration_hours=r.duration_hours,
-            earliest_start=horizon.to_datetime(r.earliest_slot),
-            deadline=horizon.to_datetime(r.deadline_slot),
-            accelerator_types=parse.names_text(r.accelerator_types),
-            sites=parse.names_text(r.sites),
-            max_cost_fen=r.max_cost_fen,
-            voucher_id=r.voucher_id,
-            submitted_by=actor,
-        )
-        for r in requests
-    ]
-
-
-def _voucher_rows(vouchers: Sequence[Voucher], horizon: Horizon, actor: str) -> list[m.SQLModel]:
-    """The vouchers, then their opening ledger entries (so that the ledger sums to the balance)."""
-    rows: list[m.SQLModel] = [
-        m.Voucher(
-            id=v.id,
-            org_id=v.org_id,
-            ratio_pct=v.ratio_pct,
-            balance_fen=v.balance_fen,
-            valid_from=horizon.to_datetime(v.valid_from_slot),
-            valid_until=horizon.to_datetime(v.valid_until_slot),
-        )
-        for v in vouchers
-    ]
-    issue = m.EntryKind.ISSUE
-    return rows + [m.VoucherEntry(voucher_id=v.id, amount_fen=v.balance_fen, kind=issue, actor=actor) for v in vouchers]
-
-
-def _org_rows(orgs: Iterable[Org]) -> list[m.Org]:
-    return [m.Org(id=o.id, name=o.name, org_class=m.OrgClassName(o.org_class.value)) for o in orgs]
-
-
-def scenario_rows(scenario: Scenario, actor: str = "seed") -> list[m.SQLModel]:
-    """Every row that seeds an empty database from ``scenario``: catalog, programme, policy version 1,
-    vouchers with their opening ledger entries, and its requests as pending."""
-    problem = scenario.problem
-    horizon = problem.horizon
-    rows: list[m.SQLModel] = [
-        m.Programme(
-            name=scenario.name,
-            horizon_start=horizon.start,
-            utc_offset_minutes=int(horizon.start.utcoffset().total_seconds() // 60),
-            slot_minutes=horizon.slot_minutes,
-            horizon_slots=horizon.slots,
-            voucher_budget_fen=problem.programme.voucher_budget_fen,
-            domestic_bonus_pct=problem.programme.domestic_bonus_pct,
-            green_bonus_pct=problem.programme.green_bonus_pct,
-            green_share_threshold=problem.programme.green_share_threshold,
-        ),
-        m.PolicyVersion(
-            sme_reserve_pct=problem.policy.sme_reserve_pct,
-            reserve_release_hours=problem.policy.reserve_release_hours,
-            class_weights={c.value: w for c, w in problem.policy.class_weights.items()},
-            carbon_weight_per_kg=problem.policy.carbon_weight_per_kg,
-            delay_weight_per_slot=problem.policy.delay_weight_per_slot,
-            created_by=actor,
-        ),
-    ]
-    rows += [m.Site(**dataclasses.asdict(s)) for s in problem.sites]
-    for pool in problem.pools:
-        rows.append(
-            m.Pool(
-                id=pool.id,
-                site_id=pool.site_id,
-                accelerator_type=pool.accelerator_type,
-                capacity=pool.capacity,
-                price_fen_per_hour=pool.price_fen_per_hour,
-                speed=_speed_text(pool.speed),
-                power_w=pool.power_w,
-                domestic=pool.domestic,
-            )
-        )
-        rows += [
-            m.Maintenance(
-                pool_id=pool.id,
-                start=horizon.to_datetime(w.start_slot),
-                end=horizon.to_datetime(w.end_slot),
-                capacity_lost=w.capacity_lost,
-            )
-            for w in pool.maintenance
-        ]
-    rows += _org_rows(problem.orgs)
-    rows += _voucher_rows(problem.vouchers, horizon, actor)
-    rows += _request_rows(problem.requests, horizon, actor)
-    return rows
-
-
-def csv_rows(session: Session, files: dict[str, Any], actor: str) -> list[m.SQLModel]:
-    """Rows for uploaded ``orgs.csv``, ``vouchers.csv`` and ``requests.csv`` (any of them), read by the
-    core's own readers against the programme horizon and what the database (plus the upload) already knows.
-    Errors name the file, the row and the rule."""
-    programme = session.get(m.Programme, 1)
-    if programme is None:
-        raise InputError("programme", "no programme is configured yet")
-    horizon = Horizon(programme.horizon_start, programme.slot_minutes, programme.horizon_slots)
-    rows: list[m.SQLModel] = []
-    org_ids = set(session.exec(select(m.Org.id)))
-    if "orgs" in files:
-        orgs = read_orgs(CsvRef("orgs.csv", files["orgs"]), "orgs", "orgs.csv")
-        rows += _org_rows(orgs)
-        org_ids |= {o.id for o in orgs}
-    owner = dict(session.exec(select(m.Voucher.id, m.Voucher.org_id)).all())
-    if "vouchers" in files:
-        vouchers = read_vouchers(
-            CsvRef("vouchers.csv", files["vouchers"]), "vouchers", "vouchers.csv", org_ids, horizon
-        )
-        rows += _voucher_rows(vouchers, horizon, actor)
-        owner |= {v.id: v.org_id for v in vouchers}
-    if "requests" in files:
-        known = {
-            "horizon": horizon,
-            "org_ids": org_ids,
-            "voucher_owner": owner,
-            "types": set(session.exec(select(m.Pool.accelerator_type))),
-            "site_ids": set(session.exec(select(m.Site.id))),
-        }
-        requests = read_requests(CsvRef("requests.csv", files["requests"]), "requests", "requests.csv", known)
-        rows += _request_rows(requests, horizon, actor)
-    return rows

@@ -18,7 +18,8 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from api import models as m
-from api.mapping import subsidy_paid_fen
+from api.crud import subsidy_paid_fen
+from api.db import table
 
 HOLDING = (m.RequestStatus.ALLOCATED, m.RequestStatus.RUNNING, m.RequestStatus.COMPLETED)
 MONEY_KINDS = (m.EntryKind.SUBSIDY, m.EntryKind.REFUND)
@@ -28,11 +29,11 @@ MAX_LISTED = 20  # problems listed per check; the counts are exact
 def reconcile(session: Session) -> m.MoneyAudit:
     """Check every rule of the module docstring in ``session`` and say what breaks (each problem a sentence)."""
     problems: list[str] = []
-    voucher, entry = m.Voucher.__table__, m.VoucherEntry.__table__
-    allocation, request = m.Allocation.__table__, m.ComputeRequest.__table__
+    voucher, entry = table(m.Voucher), table(m.VoucherEntry)
+    allocation, request = table(m.Allocation), table(m.ComputeRequest)
 
-    ledger = select(entry.c.voucher_id, func.sum(entry.c.amount_fen).label("total")).group_by(entry.c.voucher_id)
-    ledger = ledger.subquery()
+    sums = select(entry.c.voucher_id, func.sum(entry.c.amount_fen).label("total")).group_by(entry.c.voucher_id)
+    ledger = sums.subquery()
     rows = session.execute(
         select(voucher.c.id, voucher.c.balance_fen, func.coalesce(ledger.c.total, 0))
         .select_from(voucher.outerjoin(ledger, ledger.c.voucher_id == voucher.c.id))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api import models as m
-from scheduler.report import export as spreadsheet
+from scheduler import export as spreadsheet
 
 CLASSES = [c.value for c in m.OrgClassName]
 FORMATS = {
@@ -46,15 +47,15 @@ def utilisation_frame(session: Session) -> pd.DataFrame:
     slot_h = programme.slot_minutes / 60
     start = programme.horizon_start
 
-    def slot_of(when, rounding) -> int:
+    def slot_of(when: datetime, rounding: Callable[[float], int]) -> int:
         return min(slots, max(0, rounding((when - start) / step)))
 
     local = start + timedelta(minutes=programme.utc_offset_minutes)
     days = np.array([(local + t * step).date().isoformat() for t in range(slots)])
-    pools = session.exec(select(m.Pool).order_by(m.Pool.id)).all()
+    pools = session.exec(select(m.Pool).order_by(col(m.Pool.id))).all()
     maintenance = session.exec(select(m.Maintenance)).all()
     live = (m.AllocationStatus.ALLOCATED, m.AllocationStatus.RUNNING, m.AllocationStatus.COMPLETED)
-    allocations = session.exec(select(m.Allocation).where(m.Allocation.status.in_(live))).all()
+    allocations = session.exec(select(m.Allocation).where(col(m.Allocation.status).in_(live))).all()
     frames = []
     for pool in pools:
         available = np.full(slots, pool.capacity, dtype=float)

@@ -1,6 +1,6 @@
 """What-if: the live problem and a variant with an administrator's overrides, solved side by side on copies.
 
-Works on the core's objects only (no database): :mod:`api.jobs` hands it the live snapshot's problem.
+Works on the core's objects only (no database): :mod:`api.whatif_jobs` hands it the live snapshot's problem.
 """
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ from fractions import Fraction
 from typing import Any
 
 from api.apart import solve_apart
-from scheduler.model.domain import MaintenanceWindow, Pool, Problem
-from scheduler.model.errors import InputError
-from scheduler.model.horizon import parse_datetime
-from scheduler.optimise.solve import SolveParams
-from scheduler.report import reports
+from scheduler import InputError, MaintenanceWindow, Pool, Problem, SolveParams, parse_datetime, reports
 
 
 def apply_overrides(problem: Problem, overrides: dict[str, Any]) -> Problem:
@@ -45,9 +41,9 @@ def apply_overrides(problem: Problem, overrides: dict[str, Any]) -> Problem:
             f"pool_capacity.{pool_id}", dataclasses.replace, pool, capacity=capacity, maintenance=windows
         )
     for i, outage in enumerate(overrides.get("outages") or []):
-        pool = pools.get(outage["pool_id"])
-        if pool is None:
+        if outage["pool_id"] not in pools:
             raise InputError(f"outages[{i}].pool_id", f"unknown pool {outage['pool_id']!r}")
+        pool = pools[outage["pool_id"]]
         start = horizon.slot_at_or_after(parse_datetime(str(outage["start"]), f"outages[{i}].start"))
         end = horizon.slot_at_or_before(parse_datetime(str(outage["end"]), f"outages[{i}].end"))
         if end <= max(start, 0):

@@ -11,14 +11,14 @@ limit plus :data:`GRACE_S` is failed as abandoned when a process starts.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 
 from api import mapping, whatif
 from api import models as m
-from api.db import read_session, utcnow, write_session
+from api.db import read_session, table, utcnow, write_session
 from api.settings import Settings
 
 OPEN = ("queued", "running")
@@ -27,9 +27,10 @@ GRACE_S = 120.0
 
 def _move(engine: Engine, job_id: str, expected: tuple[str, ...], **values: Any) -> bool:
     """Set ``values`` on the job if its status is one of ``expected``; whether it was."""
-    table = m.WhatIfJob.__table__
+    jobs = table(m.WhatIfJob)
     with write_session(engine) as session:
-        done = session.execute(update(table).where(table.c.id == job_id, table.c.status.in_(expected)).values(**values))
+        statement = update(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(expected)).values(**values)
+        done = cast("CursorResult[Any]", session.execute(statement))
         return done.rowcount == 1
 
 
@@ -54,9 +55,9 @@ def run(engine: Engine, settings: Settings, job_id: str, now: datetime | None = 
 
 def open_jobs(engine: Engine, admin: str) -> int:
     """How many of ``admin``'s jobs are queued or running."""
-    table = m.WhatIfJob.__table__
+    jobs = table(m.WhatIfJob)
     with read_session(engine) as session:
-        query = select(table.c.id).where(table.c.created_by == admin, table.c.status.in_(OPEN))
+        query = select(jobs.c.id).where(jobs.c.created_by == admin, jobs.c.status.in_(OPEN))
         return len(session.execute(query).all())
 
 
@@ -69,10 +70,10 @@ def recover(engine: Engine, now: datetime | None = None) -> list[str]:
     """At a process's start: fail the running jobs whose process must have died, and return the queued ones (to
     requeue: whichever process claims one first runs it)."""
     now = now or utcnow()
-    table = m.WhatIfJob.__table__
+    jobs = table(m.WhatIfJob)
     with read_session(engine) as session:
         rows = session.execute(
-            select(table.c.id, table.c.status, table.c.started_at, table.c.overrides).where(table.c.status.in_(OPEN))
+            select(jobs.c.id, jobs.c.status, jobs.c.started_at, jobs.c.overrides).where(jobs.c.status.in_(OPEN))
         ).all()
     queued = []
     for job_id, status, started_at, overrides in rows:

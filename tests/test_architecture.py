@@ -1,4 +1,5 @@
-"""The seams of the core, read from the source: which modules may import what, and file sizes."""
+"""The seams of the core and of the service, read from the source: which modules may import what, what runs at
+import time, and file sizes."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from typing import TypeGuard
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "scheduler"
 MODULES = sorted(CORE.rglob("*.py"))
+API = ROOT / "api"
+API_MODULES = sorted(API.rglob("*.py"))
+ROUTES = sorted(p for p in (API / "routes").glob("*.py") if p.name != "__init__.py")
+MIGRATIONS = API / "migrations"  # Alembic's scripts: run by Alembic, never imported by the service
 WEB = ("fastapi", "sqlmodel", "sqlalchemy", "apscheduler", "starlette")
 SOLVER_FREE = ("scheduler/model/domain.py", "scheduler/rules/validate.py", "scheduler/model/formulas.py")
 MAX_LINES = 500
@@ -44,7 +50,7 @@ def imported(node: ast.AST, package: str) -> list[str]:
     return names
 
 
-def is_type_checking_block(node: ast.AST) -> bool:
+def is_type_checking_block(node: ast.AST) -> TypeGuard[ast.If]:
     if not isinstance(node, ast.If):
         return False
     test = node.test
@@ -59,7 +65,7 @@ def runtime_imports(tree: ast.Module, package: str, skip_functions: tuple[str, .
 
     def visit(node: ast.AST) -> None:
         if is_type_checking_block(node):
-            for child in node.orelse:  # type: ignore[attr-defined]
+            for child in node.orelse:
                 visit(child)
             return
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in skip_functions:
@@ -159,7 +165,94 @@ def test_importing_solver_free_modules_leaves_ortools_unloaded(name: str) -> Non
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("path", MODULES, ids=rel)
+@pytest.mark.parametrize("path", MODULES + API_MODULES, ids=rel)
 def test_no_file_over_500_lines(path: Path) -> None:
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{rel(path)} has {lines} lines"
+
+
+# ---------------------------------------------------------------- the service (api/)
+
+
+def literal_all(path: Path) -> set[str]:
+    """The names of a module's literal ``__all__``."""
+    for node in parse(path).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return set(ast.literal_eval(node.value))
+    raise AssertionError(f"{rel(path)} has no literal __all__")
+
+
+def test_the_core_exports_what_its_all_lists() -> None:
+    tree = parse(CORE / "__init__.py")
+    (exports,) = [n.value for n in tree.body if isinstance(n, ast.AnnAssign) and ast.unparse(n.target) == "_EXPORTS"]
+    assert set(ast.literal_eval(exports)) == literal_all(CORE / "__init__.py")
+
+
+def test_the_core_surface_resolves() -> None:
+    import scheduler
+
+    missing = [name for name in scheduler.__all__ if getattr(scheduler, name, None) is None]
+    assert not missing
+
+
+def test_importing_the_domain_from_the_surface_leaves_ortools_unloaded() -> None:
+    code = (
+        "import sys\n"
+        "from scheduler import Horizon, InputError, OrgClass, Placement, Problem, Request, formulas, parse_datetime\n"
+        "loaded = sorted(m for m in sys.modules if m == 'ortools' or m.startswith('ortools.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("path", API_MODULES, ids=rel)
+def test_the_service_uses_the_core_through_its_surface_only(path: Path) -> None:
+    public = literal_all(CORE / "__init__.py")
+    names = imported(parse(path), package_of(path))
+    deep = [n for n in names if top(n) == "scheduler" and n.count(".") and n.rpartition(".")[0] != "scheduler"]
+    assert not deep, f"{rel(path)} reaches into the core: {deep}"
+    unknown = [n for n in names if n.startswith("scheduler.") and n.removeprefix("scheduler.") not in public]
+    assert not unknown, f"{rel(path)} imports names the core does not export: {unknown}"
+
+
+@pytest.mark.parametrize("path", ROUTES, ids=rel)
+def test_routes_never_import_each_other(path: Path) -> None:
+    names = imported(parse(path), package_of(path))
+    assert not [n for n in names if n.startswith("api.routes.")], f"{rel(path)} imports another route module"
+
+
+@pytest.mark.parametrize("path", API_MODULES, ids=rel)
+def test_no_private_name_is_imported_across_modules(path: Path) -> None:
+    names = [n.rpartition(".")[2] for n in imported(parse(path), package_of(path))]
+    private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+    assert not private, f"{rel(path)} imports {private}"
+
+
+def test_background_jobs_use_only_the_rounds_public_functions() -> None:
+    tree = parse(API / "jobs.py")
+    names = imported(tree, "api")
+    used = {n.removeprefix("api.rounds.") for n in names if n.startswith("api.rounds.")}
+    # or ``from api import rounds`` and then ``rounds.<name>``
+    used |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "rounds"}
+    public = literal_all(API / "rounds.py")
+    assert used and used <= public, f"api/jobs.py uses {sorted(used - public)} of api.rounds"
+    internals = ("api.round_commit", "api.mapping", "api.apart", "api.crud", "api.reconcile")
+    assert not [n for n in names if n.startswith(internals)], "api/jobs.py reaches into the round"
+
+
+def test_importing_the_service_creates_no_engine_settings_or_thread() -> None:
+    modules = sorted(module_name(p) for p in API_MODULES if MIGRATIONS not in p.parents)
+    code = (
+        "import gc, importlib, threading\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from sqlalchemy.engine import Engine\n"
+        "from api.settings import Settings\n"
+        "made = [type(o).__name__ for o in gc.get_objects() if isinstance(o, Engine | Settings)]\n"
+        "assert not made, made\n"
+        "threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]\n"
+        "assert not threads, threads\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, model_validator
 from sqlalchemy import BigInteger
 from sqlmodel import SQLModel
+from sqlmodel.main import SQLModelConfig
 
 MAX_FEN = 10**13
 """The largest amount of money in fen (CNY 100,000,000,000) any field, balance or budget may hold."""
@@ -35,7 +36,7 @@ YEARS = (2000, 2200)
 BIG = BigInteger
 """The column type of money (``*_fen``), energy (``*_wh``) and carbon (``*_g``)."""
 
-STRICT = ConfigDict(extra="forbid")
+STRICT = SQLModelConfig(extra="forbid")
 """Input models refuse fields they do not know (``"gpu_type"`` is an error, not silently dropped)."""
 
 

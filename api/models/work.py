@@ -69,7 +69,8 @@ class RequestCreate(RequestBase):
     org_id: str | None = Field(
         default=None, max_length=64, description="administrators only; an SME submits for its own"
     )
-    max_cost_cny: Decimal | None = Field(default=None, ge=0, le=MAX_CNY, decimal_places=2)
+    # sqlmodel types ``le`` as a float; pydantic compares the Decimal bound exactly
+    max_cost_cny: Decimal | None = Field(default=None, ge=0, le=MAX_CNY, decimal_places=2)  # type: ignore[call-overload]
 
     model_config = {
         "extra": "forbid",

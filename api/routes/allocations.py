@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api import crud
 from api import models as m
@@ -31,13 +31,13 @@ def _decision(request: m.ComputeRequest, allocation: m.Allocation | None) -> m.D
 
 def decisions(session: Session, org_id: str | None, round_id: int | None = None) -> list[m.Decision]:
     query = select(m.ComputeRequest, m.Allocation).join(
-        m.Allocation, m.Allocation.request_id == m.ComputeRequest.id, isouter=True
+        m.Allocation, col(m.Allocation.request_id) == m.ComputeRequest.id, isouter=True
     )
     if org_id is not None:
         query = query.where(m.ComputeRequest.org_id == org_id)
     if round_id is not None:
         query = query.where(m.ComputeRequest.decided_round_id == round_id)
-    rows = session.exec(query.order_by(m.ComputeRequest.created_at, m.ComputeRequest.id)).all()
+    rows = session.exec(query.order_by(col(m.ComputeRequest.created_at), col(m.ComputeRequest.id))).all()
     return [_decision(request, allocation) for request, allocation in rows]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from sqlmodel import col
 
 from api import crud, reconcile
 from api import models as m
@@ -18,7 +19,7 @@ def audit_log(
     session: SessionDep, _: Reader, entity: Annotated[str | None, Query(max_length=32)] = None, limit: Limit = 500
 ) -> Any:
     where = [m.AuditEntry.entity == entity] if entity else []
-    return crud.list_rows(session, m.AuditEntry, *where, order=m.AuditEntry.id.desc(), limit=limit)
+    return crud.list_rows(session, m.AuditEntry, *where, order=col(m.AuditEntry.id).desc(), limit=limit)
 
 
 @router.get(

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 from sqlmodel import SQLModel
 
-from api import crud, import_rules, mapping
+from api import crud, import_rules, seed
 from api.db import read_session, write_session
 from api.deps import Admin, EngineDep
-from scheduler.model.errors import InputError
+from scheduler import InputError
 
 router = APIRouter(prefix="/imports", tags=["imports"])
 
@@ -48,7 +48,7 @@ def import_scenario(
         # read and checked outside the write transaction: on SQLite its lock holds up every submission
         with read_session(engine) as session:
             try:
-                rows = mapping.csv_rows(session, paths, admin.name)
+                rows = seed.csv_rows(session, paths, admin.name)
             except OverflowError:  # a date so far off that it cannot be converted to the programme's time
                 raise InputError("vouchers.csv", "a date lies outside the years 2000 to 2199") from None
         import_rules.check_rows(rows)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api import crud, mapping
+from api import crud
 from api import models as m
 from api.catalog import latest_policy, lock_version
 from api.deps import Admin, CurrentUser, SessionDep, WriteSessionDep
@@ -37,7 +37,7 @@ def new_version(body: m.PolicyCreate, session: WriteSessionDep, admin: Admin) ->
 
 
 def _programme_public(session: SessionDep, row: m.Programme) -> m.ProgrammePublic:
-    paid = mapping.subsidy_paid_fen(session)
+    paid = crud.subsidy_paid_fen(session)
     return m.ProgrammePublic(**row.model_dump(), subsidy_paid_fen=paid, budget_left_fen=row.voucher_budget_fen - paid)
 
 
@@ -51,7 +51,7 @@ def change_programme(body: m.ProgrammeUpdate, session: WriteSessionDep, admin: A
     lock_version(session)  # no round commits subsidies until this commits, so what is paid stays put
     row = crud.get_or_404(session, m.Programme, 1, "programme")
     changes = body.model_dump(exclude_unset=True)
-    paid = mapping.subsidy_paid_fen(session)
+    paid = crud.subsidy_paid_fen(session)
     if changes.get("voucher_budget_fen", paid) < paid:
         raise crud.Conflict("voucher_budget_fen", f"must be at least the {paid} fen the programme has already paid")
     crud.patch(session, row, changes, admin.name, "programme")

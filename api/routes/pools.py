@@ -8,8 +8,8 @@ from fastapi import status
 
 from api import crud
 from api import models as m
+from api.crud_router import catalog_router
 from api.deps import Admin, CurrentUser, IntId, SessionDep, WriteSessionDep
-from api.routes.catalog import catalog_router
 
 router = catalog_router("pool", m.Pool, m.PoolCreate, m.PoolUpdate, m.PoolPublic)
 

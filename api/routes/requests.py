@@ -14,23 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from api import crud, mapping
 from api import models as m
 from api.db import read_session, utcnow
-from api.deps import Credentials, CurrentUser, Limit, SessionDep, WriteSessionDep, authenticate, org_scope
-from scheduler.io.parse import cny_to_fen
+from api.deps import (
+    Credentials,
+    CurrentUser,
+    Limit,
+    SessionDep,
+    WriteSessionDep,
+    authenticate,
+    org_scope,
+    submitting_org,
+)
+from scheduler import parse
 
 router = APIRouter(prefix="/requests", tags=["requests"])
-
-
-def submitting_org(user: m.User, body: m.RequestCreate) -> str:
-    """An SME submits for its own organisation; an administrator names one."""
-    if user.role is m.Role.SME:
-        if body.org_id not in (None, user.org_id):
-            raise crud.NotFound("org", body.org_id)
-        return str(user.org_id)
-    if user.role is m.Role.AUDITOR:
-        raise crud.Forbidden("auditors have read-only access")
-    if body.org_id is None:
-        raise crud.Conflict("org_id", "an administrator must name the organisation")
-    return body.org_id
 
 
 @router.post(
@@ -56,6 +52,7 @@ async def submit(
     if earlier is not None:
         response.status_code = status.HTTP_200_OK
         return earlier
+    assert row is not None  # _check answers with an earlier request or a new one
     values = row.model_dump() | {"idempotency_key": idempotency_key, "submitted_by": actor}
     try:
         await asyncio.wrap_future(state.submissions.enqueue(values, actor))
@@ -119,7 +116,7 @@ def _repeat(earlier: m.ComputeRequest, body: m.RequestCreate) -> m.ComputeReques
     differ = sorted(name for name, value in mine.items() if getattr(earlier, name) != value)
     if body.request_id not in (None, earlier.id):
         differ.append("request_id")
-    max_cost_fen = None if body.max_cost_cny is None else cny_to_fen(str(body.max_cost_cny), "max_cost_cny")
+    max_cost_fen = None if body.max_cost_cny is None else parse.cny_to_fen(str(body.max_cost_cny), "max_cost_cny")
     if earlier.max_cost_fen != max_cost_fen:
         differ.append("max_cost_cny")
     if differ:

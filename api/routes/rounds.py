@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlmodel import col
 
-from api import crud, jobs
+from api import crud, rounds
 from api import models as m
 from api.deps import Admin, EngineDep, IntId, Limit, Reader, SessionDep, SettingsDep
 
@@ -21,8 +22,8 @@ router = APIRouter(prefix="/rounds", tags=["rounds"])
 )
 def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin, request: Request, response: Response) -> Any:
     try:
-        lease = jobs.start_round(engine, settings, trigger="manual")
-    except jobs.RoundBusy as exc:
+        lease = rounds.start_round(engine, settings, trigger="manual")
+    except rounds.RoundBusy as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     request.app.state.background.submit_round(lease, admin.name)
     response.headers["Location"] = f"/rounds/{lease.record.id}"
@@ -31,7 +32,7 @@ def trigger(engine: EngineDep, settings: SettingsDep, admin: Admin, request: Req
 
 @router.get("", response_model=list[m.RoundPublic], summary="Rounds with their KPIs, newest first")
 def list_rounds(session: SessionDep, _: Reader, limit: Limit = 100) -> Any:
-    return crud.list_rows(session, m.AllocationRound, order=m.AllocationRound.id.desc(), limit=limit)
+    return crud.list_rows(session, m.AllocationRound, order=col(m.AllocationRound.id).desc(), limit=limit)
 
 
 @router.get("/{round_id}", response_model=m.RoundPublic, summary="One round")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -306,7 +305,7 @@ def test_tokens_expire_after_the_ttl_and_a_rotation_renews_them(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = client.app.state.settings
-    monkeypatch.setattr(client.app.state, "settings", dataclasses.replace(settings, token_ttl_days=1.5 / 86400))
+    monkeypatch.setattr(client.app.state, "settings", settings.model_copy(update={"token_ttl_days": 1.5 / 86400}))
     created = client.post("/users", headers=ADMIN, json={"name": "brief", "role": "auditor"}).json()
     assert created["token_expires_at"] is not None
     assert client.get("/users/me", headers=bearer(created["token"])).status_code == 200

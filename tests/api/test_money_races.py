@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from api import jobs, reconcile
+from api import crud, reconcile, round_commit, rounds
 from api import models as m
 from api.settings import Settings
 from tests.api.test_rounds import assert_ledgers_balance
@@ -59,7 +59,7 @@ def allocated_with_subsidy(client: TestClient, engine: Engine, settings: Setting
     for i in range(n):
         body = request_body(request_id=f"c{i}", voucher_id="v-a", earliest_start=at(2 + i), accelerators=2)
         assert client.post("/requests", headers=sme, json=body).status_code == 201
-    assert jobs.run_round(engine, settings).status == m.RoundStatus.COMMITTED
+    assert rounds.run_round(engine, settings).status == m.RoundStatus.COMMITTED
     with Session(engine) as session:
         query = select(m.Allocation).where(m.Allocation.org_id == "sme-a").order_by(m.Allocation.request_id)
         allocations = session.exec(query).all()
@@ -121,23 +121,23 @@ def test_cancels_racing_a_rounds_commit_leave_no_cancelled_request_holding_an_al
         time.sleep(0.5)  # PostgreSQL: cancels of unlocked rows commit now; SQLite: they queue behind the round
 
     if when == "before_locks":
-        real_advance = jobs.crud.advance_lifecycle
+        real_advance = crud.advance_lifecycle
 
         def advance(session: Session, now: Any) -> int:
             fire_cancels()
             return real_advance(session, now)
 
-        monkeypatch.setattr(jobs.crud, "advance_lifecycle", advance)
+        monkeypatch.setattr(crud, "advance_lifecycle", advance)
     else:
-        real_hold = jobs._hold
+        real_hold = round_commit.hold
 
         def hold(session: Session, checked: Any) -> bool:
             held = real_hold(session, checked)
             fire_cancels()
             return held
 
-        monkeypatch.setattr(jobs, "_hold", hold)
-    record = jobs.run_round(engine, settings)
+        monkeypatch.setattr(round_commit, "hold", hold)
+    record = rounds.run_round(engine, settings)
     for thread in threads:
         thread.join(timeout=60)
     monkeypatch.undo()
@@ -162,7 +162,7 @@ def test_the_reconciliation_finds_a_double_refund_and_a_cancelled_request_holdin
     assert money(client)["ok"]
     with Session(engine) as session:  # a refund posted twice, as a racing cancel did
         for _ in range(2):
-            jobs.crud.post_entry(session, first.voucher_id, first.subsidy_fen, m.EntryKind.REFUND, "t", request_id="c0")
+            crud.post_entry(session, first.voucher_id, first.subsidy_fen, m.EntryKind.REFUND, "t", request_id="c0")
         request = session.get(m.ComputeRequest, second.request_id)
         request.status = m.RequestStatus.CANCELLED  # cancelled, but its allocation still live
         session.add(request)

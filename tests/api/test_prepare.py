@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, func, select
 
 from api import models as m
@@ -24,6 +25,7 @@ engine.dispose()
 """
 
 
+@pytest.mark.slow
 def test_three_servers_preparing_an_empty_database_at_once_migrate_and_seed_it_once(
     database_url: str, scenario: Path
 ) -> None:
@@ -37,7 +39,7 @@ def test_three_servers_preparing_an_empty_database_at_once_migrate_and_seed_it_o
         )
         for _ in range(3)
     ]
-    outcomes = [(p.wait(timeout=120), p.stderr.read()) for p in processes]  # type: ignore[union-attr]
+    outcomes = [(p.wait(timeout=120), p.communicate()[1]) for p in processes]
     assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
     engine = make_engine(database_url)
     with Session(engine) as session:

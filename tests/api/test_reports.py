@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from api import mapping
+from api import seed
 from api.reports import COLUMNS
 from tests.api.test_rounds import state
 from tests.api.tiny import ADMIN, SLOTS, at, make_user, request_body, run_round_now
@@ -136,14 +136,14 @@ def test_an_import_reads_and_checks_its_files_outside_the_write_lock(
 ) -> None:
     """Submissions go on while an import's files are read and checked (slow for a large import); only the
     inserts, in bulk, take the write lock."""
-    real = mapping.csv_rows
+    real = seed.csv_rows
 
     def slow(*args: Any) -> Any:
         rows = real(*args)
         time.sleep(2.0)  # a large file being checked
         return rows
 
-    monkeypatch.setattr(mapping, "csv_rows", slow)
+    monkeypatch.setattr(seed, "csv_rows", slow)
     orgs = "org_id,name,org_class\n" + "".join(f"bulk-{i},Bulk {i},sme\n" for i in range(2000))
     sme = make_user(client, "alpha", "sme", "sme-a")
     with ThreadPoolExecutor(max_workers=1) as pool:

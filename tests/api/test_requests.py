@@ -7,7 +7,6 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,7 +42,8 @@ def test_health_and_metrics(client: TestClient, monkeypatch: pytest.MonkeyPatch)
     # kept by the rounds, not computed per scrape
     monkeypatch.setattr("api.reports.utilisation_frame", lambda _: pytest.fail("computed per scrape"))
     assert client.get("/metrics", headers=ADMIN).status_code == 200
-    monkeypatch.setattr(client.app.state, "settings", replace(client.app.state.settings, metrics_public=True))
+    public = client.app.state.settings.model_copy(update={"metrics_public": True})
+    monkeypatch.setattr(client.app.state, "settings", public)
     assert client.get("/metrics").status_code == 200
 
 
@@ -97,7 +97,7 @@ def test_idempotency_key_creates_once(client: TestClient) -> None:
         ({"deadline": at(0)}, "deadline", "after earliest_start"),
         ({"accelerator_types": "TPUv5"}, "accelerator_types", "unknown accelerator type"),
         ({"sites": "mars"}, "sites", "unknown site"),
-        ({"accelerators": 64}, "accelerators", "more than any eligible pool"),
+        ({"accelerators": 64}, "accelerators", "the largest eligible pool has 32"),
         ({"voucher_id": "v-b"}, "voucher_id", "no voucher 'v-b' of organisation sme-a"),
         ({"voucher_id": "v-none"}, "voucher_id", "no voucher"),
         ({"duration_hours": 30, "deadline": at(20)}, "deadline", "shorter than the run"),

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from api import crud, jobs, mapping
+from api import crud, mapping, reports, round_commit, rounds
 from api import models as m
 from api.db import make_engine, utcnow, write_session
 from api.settings import Settings
@@ -63,15 +63,15 @@ def test_failure_mid_commit_leaves_no_partial_allocation_or_debit(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(crud, "post_entries", failing)
-    record = jobs.run_round(engine, settings, trigger="test")
+    record = rounds.run_round(engine, settings, trigger="test")
     assert calls == [8]  # inside the failed transaction, all 8 allocations were there
     assert record.status == m.RoundStatus.FAILED and "disk on fire" in record.error
     assert state(engine) == before
     monkeypatch.undo()
-    rounds = client.get("/rounds", headers=ADMIN).json()
-    assert [r["status"] for r in rounds] == ["failed"] and "disk on fire" in rounds[0]["error"]
+    listed = client.get("/rounds", headers=ADMIN).json()
+    assert [r["status"] for r in listed] == ["failed"] and "disk on fire" in listed[0]["error"]
     # the lease was released: the next round commits
-    assert jobs.run_round(engine, settings).status == m.RoundStatus.COMMITTED
+    assert rounds.run_round(engine, settings).status == m.RoundStatus.COMMITTED
     assert state(engine)["allocations"] == 8
     assert_ledgers_balance(engine)
 
@@ -81,7 +81,7 @@ def test_a_plan_with_violations_is_never_committed(
 ) -> None:
     submit_some(client, 2)
     before = state(engine)
-    real = mapping.solve_snapshot
+    real = rounds.solve_snapshot
 
     def overbooking(snap: mapping.Snapshot, *args: Any) -> Any:
         result = real(snap, *args)
@@ -89,8 +89,8 @@ def test_a_plan_with_violations_is_never_committed(
         plan = tuple(dataclasses.replace(p, pool_id="p-a800", start_slot=0) for p in result.plan)
         return dataclasses.replace(result, plan=plan)
 
-    monkeypatch.setattr(mapping, "solve_snapshot", overbooking)
-    record = jobs.run_round(engine, settings)
+    monkeypatch.setattr(rounds, "solve_snapshot", overbooking)
+    record = rounds.run_round(engine, settings)
     assert record.status == m.RoundStatus.FAILED and "breaks" in record.error
     assert state(engine) == before
 
@@ -98,7 +98,7 @@ def test_a_plan_with_violations_is_never_committed(
 def between_check_and_commit(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], None]) -> list[int]:
     """Call ``change(plan)`` once the round has validated its plan outside the write lock, before it commits;
     returns the number of broken rules each validation found."""
-    real, found = mapping.plan_violations, []
+    real, found = round_commit.plan_violations, []
 
     def hooked(snap: mapping.Snapshot, plan: Any) -> list[str]:
         broken = real(snap, plan)
@@ -107,8 +107,37 @@ def between_check_and_commit(monkeypatch: pytest.MonkeyPatch, change: Callable[[
             change(plan)
         return broken
 
-    monkeypatch.setattr(mapping, "plan_violations", hooked)
+    monkeypatch.setattr(round_commit, "plan_violations", hooked)
     return found
+
+
+def test_a_snapshot_since_an_earlier_one_equals_a_full_read(client: TestClient, engine: Engine) -> None:
+    """A round's re-check reads only what changed since its snapshot, and sees the same state as a full read."""
+    submit_some(client, 3)
+    assert client.delete("/pools/p-910b", headers=ADMIN).status_code == 204  # seed-b (910B only) can never run
+    sme = make_user(client, "beta", "sme", "sme-b")
+    now = utcnow()
+    with Session(engine) as session:
+        first = mapping.snapshot(session, now)
+    assert first is not None and "seed-b" in first.pre_rejected
+    late = request_body(request_id="late", accelerator_types="A800")
+    assert client.post("/requests", headers=sme, json=late).status_code == 201
+    assert client.post("/requests/q1/cancel", headers=ADMIN).status_code == 200
+    for catalogue_changed in (False, True):
+        if catalogue_changed:  # no pool left: every pending request is now refused, as only a full read can tell
+            for window in client.get("/pools/p-a800/maintenance", headers=ADMIN).json():
+                assert client.delete(f"/pools/p-a800/maintenance/{window['id']}", headers=ADMIN).status_code == 204
+            assert client.delete("/pools/p-a800", headers=ADMIN).status_code == 204
+        with Session(engine) as session:
+            since, full = mapping.snapshot(session, now, first), mapping.snapshot(session, now)
+        assert since is not None and full is not None
+        assert (since.inputs_hash, since.pre_rejected) == (full.inputs_hash, full.pre_rejected)
+        assert "q1" not in since.problem.request_by_id and "q1" not in since.pre_rejected
+        if not catalogue_changed:
+            assert "late" in since.problem.request_by_id
+            assert since.problem.request_by_id["q0"] is first.problem.request_by_id["q0"]  # taken over, not re-read
+        else:
+            assert {"q0", "late"} <= set(since.pre_rejected)
 
 
 def test_a_request_cancelled_after_the_check_is_left_out_of_the_commit(
@@ -122,7 +151,7 @@ def test_a_request_cancelled_after_the_check_is_left_out_of_the_commit(
         assert client.post(f"/requests/{plan[0].request_id}/cancel", headers=ADMIN).status_code == 200
 
     found = between_check_and_commit(monkeypatch, cancel_one)
-    record = jobs.run_round(engine, settings)
+    record = rounds.run_round(engine, settings)
     assert found == [0, 0]  # validated outside the lock, then again under it: a placed request had left pending
     assert record.status == m.RoundStatus.COMMITTED
     with Session(engine) as session:
@@ -143,7 +172,7 @@ def test_a_pool_shrunk_after_the_check_fails_the_round_under_the_lock(
             assert client.patch(f"/pools/{pool}", headers=ADMIN, json={"capacity": 1}).status_code == 200
 
     found = between_check_and_commit(monkeypatch, shrink)
-    record = jobs.run_round(engine, settings)
+    record = rounds.run_round(engine, settings)
     assert found[0] == 0 and found[1] > 0  # the catalogue version moved: re-validated under the lock, and refused
     assert record.status == m.RoundStatus.FAILED and "breaks" in record.error
     assert state(engine) == before
@@ -152,7 +181,7 @@ def test_a_pool_shrunk_after_the_check_fails_the_round_under_the_lock(
 def test_a_round_that_times_out_commits_nothing(client: TestClient, engine: Engine, settings: Settings) -> None:
     submit_some(client, 2)
     before = state(engine)
-    record = jobs.run_round(engine, dataclasses.replace(settings, round_timeout_s=0.0))
+    record = rounds.run_round(engine, settings.model_copy(update={"round_timeout_s": 0.0}))
     assert record.status == m.RoundStatus.FAILED and record.error.startswith("RoundFailed: timed out")
     assert state(engine) == before
 
@@ -161,13 +190,13 @@ def test_two_rounds_started_at_once_commit_one_plan(
     client: TestClient, engine: Engine, settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     submit_some(client)
-    real = mapping.solve_snapshot
+    real = rounds.solve_snapshot
 
     def slow(*args: Any) -> Any:
         time.sleep(1.0)  # both rounds are surely in flight together
         return real(*args)
 
-    monkeypatch.setattr(mapping, "solve_snapshot", slow)
+    monkeypatch.setattr(rounds, "solve_snapshot", slow)
     # a second engine stands for a second API process: its own connections, the same database
     engines = [engine, make_engine(database_url)]
     barrier, outcomes = threading.Barrier(2), []
@@ -175,8 +204,8 @@ def test_two_rounds_started_at_once_commit_one_plan(
     def go(own: Engine) -> None:
         barrier.wait()
         try:
-            outcomes.append(jobs.run_round(own, settings).status)
-        except jobs.RoundBusy:
+            outcomes.append(rounds.run_round(own, settings).status)
+        except rounds.RoundBusy:
             outcomes.append("busy")
 
     threads = [threading.Thread(target=go, args=(e,)) for e in engines]
@@ -186,8 +215,8 @@ def test_two_rounds_started_at_once_commit_one_plan(
         thread.join(timeout=60)
     engines[1].dispose()
     assert sorted(outcomes) == sorted([m.RoundStatus.COMMITTED, "busy"])
-    rounds = client.get("/rounds", headers=ADMIN).json()
-    assert [r["status"] for r in rounds] == ["committed"]
+    listed = client.get("/rounds", headers=ADMIN).json()
+    assert [r["status"] for r in listed] == ["committed"]
     with Session(engine) as session:
         ids = session.exec(select(m.Allocation.request_id)).all()
     assert len(ids) == len(set(ids)) == 8
@@ -211,14 +240,14 @@ def test_a_busy_round_is_a_409_over_http(client: TestClient, engine: Engine, set
 
 def test_committed_allocations_never_move(client: TestClient, engine: Engine, settings: Settings) -> None:
     submit_some(client, 3)
-    first = jobs.run_round(engine, settings)
+    first = rounds.run_round(engine, settings)
     with Session(engine) as session:
         committed = {a.request_id: (a.pool_id, a.start, a.end) for a in session.exec(select(m.Allocation))}
     sme = make_user(client, "beta", "sme", "sme-b")
     for i in range(6):  # more demand that wants the very same room
         body = request_body(request_id=f"later{i}", accelerators=16, accelerator_types="A800", deadline=at(47))
         client.post("/requests", headers=sme, json=body)
-    second = jobs.run_round(engine, settings)
+    second = rounds.run_round(engine, settings)
     assert (first.status, second.status) == (m.RoundStatus.COMMITTED, m.RoundStatus.COMMITTED)
     with Session(engine) as session:
         after = {a.request_id: (a.pool_id, a.start, a.end) for a in session.exec(select(m.Allocation))}
@@ -298,7 +327,7 @@ def test_ledger_always_sums_to_balance(client: TestClient, engine: Engine, setti
             body = request_body(request_id=f"s{step}", voucher_id="v-a", accelerators=rng.choice([2, 4, 8]))
             client.post("/requests", headers=sme, json=body)
         elif action == "round":
-            jobs.run_round(engine, settings)
+            rounds.run_round(engine, settings)
         elif action == "cancel":
             mine = client.get("/requests", headers=sme).json()
             live = [r["id"] for r in mine if r["status"] in ("pending", "allocated")]
@@ -318,8 +347,8 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
     """A lease goes stale ``lock_stale_s`` after its holder's last heartbeat, not after its start: a round that
     solves for longer than that keeps it, and the lease of a process that stopped beating is taken over."""
     submit_some(client, 2)
-    quick = dataclasses.replace(settings, lock_stale_s=0.4)
-    real, seen = mapping.solve_snapshot, []
+    quick = settings.model_copy(update={"lock_stale_s": 0.4})
+    real, seen = rounds.solve_snapshot, []
 
     def slow(*args: Any) -> Any:
         if seen:  # the probe's own round, if it took the lease over
@@ -329,14 +358,14 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
         (age,) = [line.split()[1] for line in text.splitlines() if line.startswith("pcs_round_lease_age_seconds ")]
         seen.append(float(age))
         try:
-            jobs.run_round(engine, quick)
+            rounds.run_round(engine, quick)
             seen.append("took over")
-        except jobs.RoundBusy:
+        except rounds.RoundBusy:
             seen.append("busy")
         return real(*args)
 
-    monkeypatch.setattr(mapping, "solve_snapshot", slow)
-    assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
+    monkeypatch.setattr(rounds, "solve_snapshot", slow)
+    assert rounds.run_round(engine, quick).status == m.RoundStatus.COMMITTED
     assert seen[0] >= 1.0 and seen[1] == "busy"
     monkeypatch.undo()
     with write_session(engine) as session:  # a holder that died: acquired long ago, no beat since
@@ -344,7 +373,7 @@ def test_a_long_round_keeps_its_lease_by_heartbeat_and_a_silent_one_is_taken_ove
         lock.holder, lock.acquired_at = "dead-process", utcnow() - timedelta(seconds=1)
         lock.heartbeat_at = lock.acquired_at
         session.add(lock)
-    assert jobs.run_round(engine, quick).status == m.RoundStatus.COMMITTED
+    assert rounds.run_round(engine, quick).status == m.RoundStatus.COMMITTED
     assert "pcs_round_lease_age_seconds 0.0" in client.get("/metrics", headers=ADMIN).text
 
 
@@ -356,8 +385,8 @@ def test_a_failure_after_the_commit_leaves_the_round_committed(
     def broken(_: Any) -> Any:
         raise RuntimeError("report broke")
 
-    monkeypatch.setattr(jobs.reports, "utilisation_frame", broken)
-    record = jobs.run_round(engine, settings)
+    monkeypatch.setattr(reports, "utilisation_frame", broken)
+    record = rounds.run_round(engine, settings)
     assert record.status == m.RoundStatus.COMMITTED and record.utilisation_ratio is None
     assert run_round_now(client)["status"] == "committed"  # and the lease was released
 

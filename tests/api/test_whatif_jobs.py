@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
@@ -14,12 +15,14 @@ from api.db import utcnow, write_session
 from tests.api.tiny import ADMIN
 
 
-def park(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def park(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep new jobs queued: this process's worker does not pick them up."""
     monkeypatch.setattr(client.app.state.background, "submit_whatif", lambda job_id: None)
 
 
-def test_an_administrator_may_have_only_a_few_what_ifs_open_and_can_cancel_one(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_an_administrator_may_have_only_a_few_what_ifs_open_and_can_cancel_one(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     park(client, monkeypatch)
     cap = client.app.state.settings.whatif_open_per_admin
     ids = [client.post("/whatif", headers=ADMIN, json={"time_limit_s": 1}).json()["id"] for _ in range(cap)]
@@ -35,8 +38,8 @@ def test_an_administrator_may_have_only_a_few_what_ifs_open_and_can_cancel_one(c
 
 
 def test_after_a_restart_queued_jobs_run_and_abandoned_ones_fail(
-    client: TestClient, engine: Engine, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     park(client, monkeypatch)
     queued, abandoned, alive = (
         client.post("/whatif", headers=ADMIN, json={"time_limit_s": 1}).json()["id"] for _ in range(3)

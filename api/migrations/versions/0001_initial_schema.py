@@ -8,7 +8,7 @@ Create Date: 2026-11-29 04:58:05.512781
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the submodule itself: the package does not import it
 from alembic import op
 
 import api.db
