@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/shanghai-default/scenario.yaml
 TIME_LIMIT ?= 60
 
-.PHONY: run solve test lint clean bench bench-api
+.PHONY: run solve test test-fast lint typecheck clean bench bench-api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,12 +25,23 @@ run: $(STAMP)
 solve: $(STAMP)
 	$(BIN)/pcs solve $(SCENARIO) --time-limit $(TIME_LIMIT) --out out
 
+# Every test, the slow ones included, with the thorough hypothesis budgets, after mypy (CI runs this).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest
+
+# The day-to-day loop (under 3 minutes on 2 cores): small hypothesis budgets, the slow-marked tests and the API
+# suite's PostgreSQL variants (its second run) left out.
+test-fast: $(STAMP)
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow and not postgresql"
 
 lint: $(STAMP)
 	$(BIN)/ruff check scheduler api tests
 	$(BIN)/ruff format --check scheduler api tests
+
+# mypy over scheduler/ and api/ alone (options in pyproject.toml); `test` runs it first.
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 # The optimiser against the greedy baselines and the upper bound: a quick profile (a few minutes), or
 # BENCH_ARGS=--full for every size, demand level and trace (about 30 minutes). Prints the table, writes CSV.

@@ -24,13 +24,16 @@ from api.settings import Settings
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ValueError as error:  # a bad PCS_* value: its name and the rule, without a traceback
+        raise SystemExit(f"pcs: {error}") from None
     host, port = os.environ.get("PCS_HOST", "127.0.0.1"), int(os.environ.get("PCS_PORT", "8000"))
     workers = int(os.environ.get("PCS_WORKERS", "1"))
     log_level = os.environ.get("PCS_LOG_LEVEL", "info")
     log_config = logging_config(log_level)
     logging.config.dictConfig(log_config)
-    options = {
+    options: dict[str, Any] = {  # uvicorn.run and uvicorn.Config take the same keywords
         "host": host,
         "port": port,
         "log_level": log_level,

@@ -11,20 +11,47 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_context, resource_tracker
+from typing import Any
 
-from scheduler.model.domain import Problem
-from scheduler.optimise.solve import Result, SolveParams, solve
+from scheduler import Problem, Result, SolveParams, solve
 
 ORPHAN_CHECK_S = 0.5
 
+_lock = threading.Lock()
+_solves_in_flight = 0
+
 
 def solve_apart(problem: Problem, params: SolveParams) -> Result:
-    """``solve(problem, params)`` in a fresh child process (``params`` without a progress callback)."""
-    parent = os.getpid()
-    context = get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with, initargs=(parent,)) as pool:
-        return pool.submit(solve, problem, params).result()
+    """``solve(problem, params)`` in a fresh child process (``params`` without a progress callback). When it
+    returns, the child has ended, and so has multiprocessing's resource tracker unless another solve runs."""
+    global _solves_in_flight
+    with _lock:
+        _solves_in_flight += 1
+    try:
+        spawn = get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=1, mp_context=spawn, initializer=die_with, initargs=(os.getpid(),)
+        ) as pool:
+            return pool.submit(solve, problem, params).result()
+    finally:
+        with _lock:
+            _solves_in_flight -= 1
+            if not _solves_in_flight:
+                stop_resource_tracker()
+
+
+def stop_resource_tracker() -> None:
+    """End and reap the resource tracker that spawning a process started in this process, if it did.
+
+    Python 3.11 never reaps it (CPython gh-88887, fixed in later versions): it outlives every solve as a child of
+    the server, and once the server exits it is left to init, where a container's init that does not reap keeps it
+    as a zombie. The next solve starts a new one, in tens of milliseconds. A uvicorn worker only borrows its
+    supervisor's tracker (no pid of its own) and leaves it alone. Call it when no child of this process uses the
+    tracker any more: ``_stop`` waits for the tracker, which ends once every process holding its pipe closed it."""
+    tracker: Any = resource_tracker._resource_tracker  # typeshed leaves out the private _pid and _stop
+    if tracker._pid is not None:
+        tracker._stop()
 
 
 def die_with(parent_pid: int) -> None:

@@ -30,6 +30,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _in_head = True  # the next bytes belong to a request's head
     _refused = False
 
+    # uvicorn's protocol narrows the transport to asyncio.Transport (a stream's); its base declares BaseTransport
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()

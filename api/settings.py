@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "shanghai-default" / "scenario.yaml"
+ENV_PREFIX = "PCS_"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How one service instance runs.
+class Settings(BaseSettings):
+    """How one service instance runs: each field from ``PCS_<FIELD>`` (e.g. ``PCS_DATABASE_URL``) unless given as
+    a keyword; an empty variable counts as unset.
 
     Attributes
     ----------
@@ -50,7 +49,11 @@ class Settings:
         connection's opening (408; ``python -m api`` only, see :mod:`api.http_protocol`).
     """
 
-    database_url: str = field(default="sqlite:///pcs.db", repr=False)  # may hold a password
+    # An empty variable is the default, as with the hand-written reader before: `PCS_METRICS_PUBLIC=` is off,
+    # not an invalid boolean.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True)
+
+    database_url: str = Field(default="sqlite:///pcs.db", repr=False)  # may hold a password
     round_minutes: float = 60.0
     run_rounds: bool = True
     round_time_limit_s: float = 20.0
@@ -58,7 +61,7 @@ class Settings:
     round_seed: int = 0
     round_timeout_s: float = 300.0
     lock_stale_s: float = 60.0
-    admin_token: str = field(default="", repr=False)
+    admin_token: str = Field(default="", repr=False)
     seed_scenario: str = ""
     whatif_workers: int = 1
     metrics_public: bool = False
@@ -71,21 +74,17 @@ class Settings:
     header_timeout_s: float = 10.0
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from ``PCS_<FIELD>`` variables (e.g. ``PCS_DATABASE_URL``), then ``overrides``."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = environ.get(f"PCS_{f.name.upper()}")
-            if raw is None:
-                continue
-            if f.type == "bool":
-                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif f.type == "int":
-                values[f.name] = int(raw)
-            elif f.type == "float":
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = raw
-        values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(cls) -> Settings:
+        """The settings of this process's environment; a bad value is a ``ValueError`` that names its variable,
+        e.g. ``PCS_ROUND_WORKERS='two': Input should be a valid integer, ...``."""
+        try:
+            return cls()
+        except ValidationError as error:
+            raise ValueError("; ".join(_describe(detail) for detail in error.errors())) from None
+
+
+def _describe(detail: ErrorDetails) -> str:
+    name = ".".join(str(part) for part in detail["loc"])
+    field = Settings.model_fields.get(name)
+    value = "" if field is not None and not field.repr else f"={detail['input']!r}"  # a URL may hold a password
+    return f"{ENV_PREFIX}{name.upper()}{value}: {detail['msg']}"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench.instances import Instance, build
 from bench.suite import QUICK, SCHEDULERS, run
 
 
+@pytest.mark.slow
 def test_smallest_quick_case_runs_and_the_optimiser_leads() -> None:
     spec, _ = QUICK[0]
     frame = run([(spec, 3.0)], workers=2)

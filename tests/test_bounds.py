@@ -16,7 +16,9 @@ from scheduler.optimise.warm_start import warm_start
 from tests.factories import SME, make_policy, make_pool, make_problem, make_request
 from tests.strategies import problems
 
-CHECKS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHECKS = settings(
+    max_examples=settings().max_examples * 2 // 5, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @CHECKS

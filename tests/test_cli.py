@@ -31,6 +31,7 @@ def small_scenario(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_solve_writes_a_valid_replayable_run(small_scenario: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert main(["solve", str(small_scenario), "--time-limit", "10", "--workers", "2", "--out", str(out)]) == 0
@@ -73,6 +74,7 @@ def test_solve_writes_a_valid_replayable_run(small_scenario: Path, tmp_path: Pat
     assert "0 violation(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_validate_reports_a_tampered_price_and_exits_non_zero(small_scenario: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     assert (
@@ -101,6 +103,7 @@ def test_bad_scenario_exits_2_naming_the_field(tmp_path: Path, capsys) -> None:
     assert "policy.sme_reserve_pct" in error and "0..100" in error
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_same_cli(small_scenario: Path) -> None:
     done = subprocess.run(
         [

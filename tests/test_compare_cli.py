@@ -46,6 +46,7 @@ def test_compare_runs_every_variant_on_the_same_demand() -> None:
     assert all(run.valid for run in runs.values())
 
 
+@pytest.mark.slow
 def test_pcs_compare_prints_one_kpi_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     schedulers = ",".join(["optimiser", *BASELINES, "greedy"])
     args = ["compare", str(DEFAULT), *map(str, VARIANTS), "--schedulers", schedulers, "--days", "1"]
@@ -68,6 +69,7 @@ def test_pcs_compare_refuses_an_unknown_scheduler(capsys: pytest.CaptureFixture[
     assert "unknown scheduler 'lottery'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_TRACES, reason="shared/data/traces is not beside the clone")
 @pytest.mark.parametrize("scheduler", ["optimiser", *BASELINES])
 def test_pcs_simulate_on_a_trace_writes_the_report(scheduler: str, tmp_path: Path, capsys) -> None:

@@ -38,6 +38,7 @@ def test_timed_out_solve_returns_the_greedy_plan_and_says_so(day_problem) -> Non
     assert set(result.reasons) == {r.id for r in day_problem.requests} - {p.request_id for p in result.plan}
 
 
+@pytest.mark.slow
 def test_progress_reports_improving_plans_and_the_result_is_valid(day_problem) -> None:
     seen: list[tuple[float, float, float]] = []
     result = solve(day_problem, SolveParams(time_limit_s=5, num_workers=2, progress=lambda *a: seen.append(a)))
@@ -51,6 +52,7 @@ def test_progress_reports_improving_plans_and_the_result_is_valid(day_problem) -
     assert result.wall_time_s < 5 + 5  # the limit plus model building and reasons
 
 
+@pytest.mark.slow
 def test_large_neighbourhood_search_improves_on_its_warm_start(day_problem) -> None:
     result = solve(day_problem, SolveParams(time_limit_s=5, num_workers=2, full_model_max_options=0))
     assert result.method == "lns"
