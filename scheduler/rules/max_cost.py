@@ -43,10 +43,10 @@ class Face:
         return affordable(self.problem.request_by_id[p.request_id], p.cost_fen, p.subsidy_fen)
 
     def take(self, p: Placement) -> None:
-        pass  # nothing to remember: the ceiling is per placement
+        """Nothing to remember: the ceiling holds or not per placement."""
 
     def release(self, p: Placement) -> None:
-        pass
+        """Nothing to give back."""
 
 
 def encode(ctx: ModelContext) -> None:
