@@ -49,7 +49,7 @@ def greedy_plan(problem: Problem, order: str = "deadline") -> tuple[Placement, .
         for k in np.flatnonzero(fits.any(axis=1)):
             option = choices[k]
             for offset in np.flatnonzero(fits[k]):
-                found = state.offer(request, option, first + int(offset))
+                found = state.offer_fitting(request, option, first + int(offset))
                 if found is None:
                     continue  # above its price ceiling with the subsidy left
                 score = formulas.score_milli(problem, request, option.pool, found.start_slot)

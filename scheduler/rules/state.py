@@ -111,6 +111,11 @@ class RuleState:
         """The placement at ``start`` if every rule allows it now, else ``None``."""
         if start not in option.starts or not self.fits(request, option.pool, start, option.run_slots):
             return None
+        return self.offer_fitting(request, option, start)
+
+    def offer_fitting(self, request: Request, option: Option, start: int) -> Placement | None:
+        """:meth:`offer` at a start of ``option`` already known to fit capacity and the reserve (a fit mask
+        found it): the subsidy it would be paid, if the price ceiling and any other rule allow it."""
         subsidy = self.subsidy_fen(request, option.pool, start)
         if not max_cost.affordable(request, option.cost_fen, subsidy):
             return None
@@ -129,9 +134,9 @@ class RuleState:
             return self.offer(request, option, first)
         free = self.free(request, option.pool, slice(first, last + option.run_slots))
         for offset in np.flatnonzero(fits_mask(free, request.accelerators, option.run_slots, range(last - first + 1))):
-            start = first + int(offset)
-            if self.affordable(request, option.pool, start):
-                return self.offer(request, option, start)
+            found = self.offer_fitting(request, option, first + int(offset))
+            if found is not None:
+                return found
         return None
 
     def best_offer(self, request: Request, not_before: int = 0, latest: int | None = None) -> Placement | None:
