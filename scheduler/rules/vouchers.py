@@ -101,12 +101,6 @@ class Face:
             return 0
         return min(owed, self.voucher_left[request.voucher_id], self.budget_left)
 
-    def left_for(self, request: Request) -> int:
-        """The most any placement of ``request`` could still be paid, whatever its entitlement."""
-        if request.voucher_id is None:
-            return 0
-        return min(self.voucher_left[request.voucher_id], self.budget_left)
-
     def admits(self, p: Placement) -> bool:
         owed, paid = self.owed(p), p.subsidy_fen
         if paid < 0 or paid > owed:
