@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from scheduler.io.scenario_writer import write_scenario
+from scheduler.io.scenarios import load_scenario
 from scheduler.model import formulas
-from scheduler.model.domain import OrgClass, Placement, Problem
+from scheduler.model.domain import ClassQuota, Commitment, OrgClass, Placement, Policy, Problem, Request
+from scheduler.model.errors import InputError
 from scheduler.optimise.greedy import greedy_plan
 from scheduler.rules.validate import violations
 from scheduler.sim.baselines import BASELINES, run_baseline
 from scheduler.sim.baselines.easy import easy_plan
 from scheduler.sim.baselines.fifo import fifo_plan
-from scheduler.sim.baselines.quota import class_shares, nominal_quotas, quota_plan
+from scheduler.sim.baselines.quota import PoolQuota, pool_quotas, quota_plan
 from tests.factories import (
+    HORIZON_START,
     KEY,
     LARGE,
     RESEARCH,
@@ -27,14 +33,18 @@ from tests.factories import (
     make_request,
     make_voucher,
 )
-
-HALF_LARGE_HALF_RESEARCH = {OrgClass.LARGE: Fraction(1, 2), OrgClass.RESEARCH: Fraction(1, 2)}
+from tests.test_scenarios import _tiny
 
 
 def starts(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, tuple[str, int]]:
     """``request -> (pool, start)`` of a plan, after checking it against every rule."""
     assert violations(problem, plan) == []
     return {p.request_id: (p.pool_id, p.start_slot) for p in plan}
+
+
+def submitted(request: Request, slot: int) -> Request:
+    """``request`` submitted at the start of ``slot`` (of the factories' hourly horizon)."""
+    return dataclasses.replace(request, submitted_at=HORIZON_START + timedelta(hours=slot))
 
 
 def blocked_head(*extra) -> Problem:
@@ -54,6 +64,31 @@ def test_fifo_blocks_at_the_head() -> None:
     # "small" could run at once in the 2 free accelerators, but may not overtake "big", which waits until 4
     assert starts(problem, fifo_plan(problem)) == {"big": ("p1", 4), "small": ("p1", 6)}
     assert starts(problem, greedy_plan(problem))["small"] == ("p1", 1)
+
+
+def test_fifo_orders_by_submission_not_by_earliest_start() -> None:
+    # "early" was submitted first but may start only at 3; "late" could start at 1 but arrived after it, so it
+    # may not start before it (both fit side by side)
+    problem = make_problem(
+        [make_pool(capacity=4)],
+        [
+            submitted(make_request("early", LARGE, 2, 2, 3, 12), 0),
+            submitted(make_request("late", LARGE, 2, 2, 1, 12), 1),
+        ],
+    )
+    assert starts(problem, fifo_plan(problem)) == {"early": ("p1", 3), "late": ("p1", 3)}
+    # without submission times a request arrives at its earliest start: "late" is then first
+    unsubmitted = make_problem(problem.pools, [dataclasses.replace(r, submitted_at=None) for r in problem.requests])
+    assert starts(unsubmitted, fifo_plan(unsubmitted)) == {"late": ("p1", 1), "early": ("p1", 3)}
+
+
+def test_fifo_breaks_equal_earliest_starts_by_submission() -> None:
+    # both may start at 2 and only one fits at a time: "b" was submitted first
+    problem = make_problem(
+        [make_pool(capacity=4)],
+        [submitted(make_request("a", LARGE, 4, 2, 2, 12), 1), submitted(make_request("b", LARGE, 4, 2, 2, 12), 0)],
+    )
+    assert starts(problem, fifo_plan(problem)) == {"b": ("p1", 2), "a": ("p1", 4)}
 
 
 def test_fifo_serves_in_arrival_order_whatever_the_class() -> None:
@@ -120,6 +155,15 @@ def test_easy_orders_the_queue_by_class_priority() -> None:
     assert starts(problem, easy_plan(problem)) == {"key": ("p1", 2), "large": ("p1", 4)}
 
 
+def test_easy_breaks_equal_priority_by_submission() -> None:
+    # two large enterprises wanting the whole pool from slot 2: the one submitted first goes first
+    problem = make_problem(
+        [make_pool(capacity=4)],
+        [submitted(make_request("a", LARGE, 4, 2, 2, 12), 1), submitted(make_request("b", LARGE, 4, 2, 2, 12), 0)],
+    )
+    assert starts(problem, easy_plan(problem)) == {"b": ("p1", 2), "a": ("p1", 4)}
+
+
 def test_easy_drops_a_head_that_cannot_meet_its_deadline() -> None:
     problem = make_problem(
         [make_pool(capacity=4)],
@@ -147,75 +191,198 @@ def test_easy_backfill_leaves_the_head_the_subsidy_its_price_ceiling_needs() -> 
     assert {p.request_id: p.subsidy_fen for p in plan} == {"head": 400, "small": 0}
 
 
-# ---------------------------------------------------------------- quota with borrowing
+# ---------------------------------------------------------------- Kueue-style quotas
 
 
-def test_quota_borrows_the_idle_share_of_another_class() -> None:
-    problem = make_problem([make_pool(capacity=4)], [make_request("big", LARGE, 4, 2, 0, 12)])
-    assert nominal_quotas(problem, HALF_LARGE_HALF_RESEARCH)[OrgClass.LARGE] == {"p1": 2}
-    # research has no demand: large borrows its 2 accelerators and starts at once
-    assert starts(problem, quota_plan(problem, HALF_LARGE_HALF_RESEARCH)) == {"big": ("p1", 0)}
-    # without borrowing, 4 accelerators never fit a nominal quota of 2
-    assert starts(problem, quota_plan(problem, HALF_LARGE_HALF_RESEARCH, borrowing=False)) == {}
+def quota_policy(**by_class: int | ClassQuota) -> Policy:
+    """A policy whose quotas are the given nominal percentages (or whole :class:`ClassQuota`); others get 0."""
+    given = {OrgClass(name): q if isinstance(q, ClassQuota) else ClassQuota(q) for name, q in by_class.items()}
+    return make_policy(quotas={c: given.get(c, ClassQuota(0)) for c in OrgClass})
 
 
-def test_quota_returns_borrowed_capacity_to_the_lender_whose_demand_arrives_later() -> None:
-    # research's request arrives at slot 1 and must run in [1, 3): borrowing its share at slot 0 for [0, 2)
-    # would take it. So large waits until research is done and borrows then.
+HALF_AND_HALF = quota_policy(large=50, research=50)
+QUARTER_AND_QUARTER = quota_policy(large=25, research=25)
+
+
+def test_quota_borrows_the_idle_quota_of_another_class() -> None:
+    problem = make_problem([make_pool(capacity=4)], [make_request("big", LARGE, 4, 2, 0, 12)], HALF_AND_HALF)
+    assert pool_quotas(problem)[OrgClass.LARGE] == {"p1": PoolQuota(2, None, None)}
+    # research has nothing running: large borrows its 2 accelerators and starts at once
+    assert starts(problem, quota_plan(problem)) == {"big": ("p1", 0)}
+
+
+@pytest.mark.parametrize(("borrowing_limit_pct", "placed"), [(None, True), (50, True), (25, False), (0, False)])
+def test_quota_borrows_no_more_than_the_borrowing_limit(borrowing_limit_pct: int | None, placed: bool) -> None:
+    # 4 accelerators on a nominal quota of 2: the class must borrow 2, so a limit of 1 (25 %) or 0 refuses it
+    policy = quota_policy(large=ClassQuota(50, borrowing_limit_pct), research=50)
+    problem = make_problem([make_pool(capacity=4)], [make_request("big", LARGE, 4, 2, 0, 12)], policy)
+    assert starts(problem, quota_plan(problem)) == ({"big": ("p1", 0)} if placed else {})
+
+
+def test_quota_lends_no_more_than_the_lending_limit() -> None:
+    # on 8 accelerators: large and research hold 4 each, and research lends 2 of its 4 (25 % of 8)
+    policy = quota_policy(large=50, research=ClassQuota(50, lending_limit_pct=25))
+    problem = make_problem(
+        [make_pool(capacity=8)],
+        [make_request("four", LARGE, 4, 2, 0, 12), make_request("three", LARGE, 3, 2, 0, 12)],
+        policy,
+    )
+    assert pool_quotas(problem)[OrgClass.RESEARCH] == {"p1": PoolQuota(4, None, 2)}
+    # "four" fills large's own quota; "three" would borrow 3 of the 2 lent, so it waits for "four" to end
+    assert starts(problem, quota_plan(problem)) == {"four": ("p1", 0), "three": ("p1", 2)}
+    # lending all 4, research's idle quota holds both at once
+    lends_all = dataclasses.replace(problem, policy=HALF_AND_HALF)
+    assert starts(lends_all, quota_plan(lends_all)) == {"four": ("p1", 0), "three": ("p1", 0)}
+
+
+def test_quota_keeps_what_a_class_does_not_lend_for_it() -> None:
+    # 8 accelerators; large and research hold 2 each, the other 4 are in nobody's quota. Large borrows
+    # research's 2 at slot 0 for [0, 4); research's request of 1 arrives at slot 1.
+    requests = [make_request("big", LARGE, 4, 4, 0, 12), make_request("lender", RESEARCH, 1, 2, 1, 12)]
+    problem = make_problem([make_pool(capacity=8)], requests, QUARTER_AND_QUARTER)
+    # without a lending limit all of research's quota was lent and nothing is preempted: it waits for "big"
+    assert starts(problem, quota_plan(problem)) == {"big": ("p1", 0), "lender": ("p1", 4)}
+    # lending 1 of its 2 keeps the other for itself: "big" takes 3 at most, so it may not start; "lender" may
+    keeps_one = quota_policy(large=25, research=ClassQuota(25, lending_limit_pct=13))
+    guarded = dataclasses.replace(problem, policy=keeps_one)
+    assert starts(guarded, quota_plan(guarded)) == {"lender": ("p1", 1)}
+    smaller = dataclasses.replace(guarded, requests=(make_request("big", LARGE, 3, 4, 0, 12), requests[1]))
+    assert starts(smaller, quota_plan(smaller)) == {"big": ("p1", 0), "lender": ("p1", 1)}
+
+
+def test_quota_counts_earlier_commitments_of_the_class() -> None:
+    # large may not borrow; 2 of its nominal 2 are held by an earlier round until slot 3
+    policy = quota_policy(large=ClassQuota(50, borrowing_limit_pct=0), research=50)
+    held = Commitment("p1", 0, 3, 2, sme=False, org_class=OrgClass.LARGE)
+    problem = make_problem([make_pool(capacity=4)], [make_request("a", LARGE, 2, 2, 0, 12)], policy, commitments=[held])
+    assert starts(problem, quota_plan(problem)) == {"a": ("p1", 3)}
+    # the same capacity held by research leaves large's quota free; held by no known class, too
+    for org_class in (OrgClass.RESEARCH, None):
+        other = dataclasses.replace(problem, commitments=(dataclasses.replace(held, org_class=org_class),))
+        assert starts(other, quota_plan(other)) == {"a": ("p1", 0)}
+
+
+# large may not borrow, and 2 of its nominal 2 are committed in [2, 5), after its request could start
+FUTURE_COMMITMENT = make_problem(
+    [make_pool(capacity=4)],
+    [make_request("a", LARGE, 2, 3, 0, 12)],
+    quota_policy(large=ClassQuota(50, borrowing_limit_pct=0), research=50),
+    commitments=[Commitment("p1", 2, 5, 2, sme=False, org_class=OrgClass.LARGE)],
+)
+
+
+def test_quota_counts_a_commitment_in_every_slot_it_holds() -> None:
+    # a run of 3 from slot 0 or 1 would overlap the commitment: the quota is checked in every slot of the run
+    assert starts(FUTURE_COMMITMENT, quota_plan(FUTURE_COMMITMENT)) == {"a": ("p1", 5)}
+
+
+def test_quota_counts_what_an_earlier_round_placed() -> None:
+    # Problem.held records the class of what it commits, so the next round's quota sees it
+    policy = quota_policy(large=ClassQuota(50, borrowing_limit_pct=0), research=50)
+    first = make_problem([make_pool(capacity=4)], [make_request("a", LARGE, 2, 3, 0, 12)], policy)
+    (placed,) = quota_plan(first)
+    assert first.held(placed).org_class is OrgClass.LARGE
+    second = make_problem(
+        first.pools, [make_request("b", LARGE, 1, 1, 0, 12)], policy, commitments=[first.held(placed)]
+    )
+    assert starts(second, quota_plan(second)) == {"b": ("p1", 3)}
+
+
+def test_quota_admits_the_requests_within_their_quota_before_those_that_borrow() -> None:
+    # sme (higher class weight) must borrow 1 for its 3; large's 2 fit its own quota: large goes first, and
+    # then the 2 accelerators left do not hold sme's 3
+    policy = quota_policy(sme=50, large=50)
     problem = make_problem(
         [make_pool(capacity=4)],
-        [make_request("big", LARGE, 4, 2, 0, 12), make_request("lender", RESEARCH, 2, 2, 1, 3)],
+        [make_request("sme_big", SME, 3, 2, 0, 12), make_request("large_small", LARGE, 2, 2, 0, 12)],
+        policy,
     )
-    assert starts(problem, quota_plan(problem, HALF_LARGE_HALF_RESEARCH)) == {"lender": ("p1", 1), "big": ("p1", 3)}
+    assert starts(problem, quota_plan(problem)) == {"large_small": ("p1", 0), "sme_big": ("p1", 2)}
 
 
-def test_quota_lends_only_the_slots_the_lender_does_not_need() -> None:
-    # the lender needs its share in [6, 8) only: large borrows it in [0, 2)
+def test_quota_prefers_a_pool_within_its_quota() -> None:
+    # the same score on both; p1, listed first, would need borrowing (3 of a quota of 2), p2 holds it (3 of 4)
     problem = make_problem(
-        [make_pool(capacity=4)],
-        [make_request("big", LARGE, 4, 2, 0, 12), make_request("lender", RESEARCH, 2, 2, 6, 8)],
+        [make_pool("p1", capacity=4), make_pool("p2", capacity=8)],
+        [make_request("a", LARGE, 3, 2, 0, 12)],
+        HALF_AND_HALF,
     )
-    assert starts(problem, quota_plan(problem, HALF_LARGE_HALF_RESEARCH)) == {"big": ("p1", 0), "lender": ("p1", 6)}
+    assert starts(problem, quota_plan(problem)) == {"a": ("p2", 0)}
 
 
-def test_quota_within_its_share_needs_only_free_capacity() -> None:
-    problem = make_problem(
-        [make_pool(capacity=4)],
-        [make_request("a", LARGE, 2, 2, 0, 12), make_request("b", LARGE, 2, 2, 0, 12)],
-        commitments=[make_commitment("p1", 0, 12, 2)],
-    )
-    # one of 2 free accelerators at a time: the second waits for the first, whichever share is idle
-    assert starts(problem, quota_plan(problem, HALF_LARGE_HALF_RESEARCH)) == {"a": ("p1", 0), "b": ("p1", 2)}
-
-
-def test_quota_shares_follow_the_class_mix_and_round_by_largest_remainder() -> None:
-    problem = make_problem(
-        [make_pool(capacity=4)],
-        [
-            make_request("s", SME, 2, 2, 0, 12),
-            make_request("l", LARGE, 1, 4, 0, 12),
-            make_request("r", RESEARCH, 4, 1, 0, 12),
-        ],
-    )
-    assert class_shares(problem) == {
-        OrgClass.SME: Fraction(1, 3),
-        OrgClass.LARGE: Fraction(1, 3),
-        OrgClass.RESEARCH: Fraction(1, 3),
-        OrgClass.KEY_PROJECT: 0,
+def test_quota_nominal_accelerators_split_each_pool_by_largest_remainder() -> None:
+    # 25 % of 10 is 2.5 each: 2 each, and the 2 left go to the highest class weights (key project, then SME)
+    problem = make_problem([make_pool(capacity=10)])
+    assert {c: q["p1"].nominal for c, q in pool_quotas(problem).items()} == {
+        OrgClass.KEY_PROJECT: 3,
+        OrgClass.SME: 3,
+        OrgClass.RESEARCH: 2,
+        OrgClass.LARGE: 2,
     }
-    # 4/3 each: one accelerator each, and the one left goes to the highest class weight among equal remainders
-    quotas = nominal_quotas(problem)
-    assert {c: q["p1"] for c, q in quotas.items()} == {
-        OrgClass.SME: 2,
-        OrgClass.LARGE: 1,
-        OrgClass.RESEARCH: 1,
-        OrgClass.KEY_PROJECT: 0,
+    # limits round down: 15 % of 10 is 1
+    policy = make_policy(quotas={c: ClassQuota(25, 15, 15) for c in OrgClass})
+    limited = make_problem([make_pool(capacity=10)], policy=policy)
+    assert pool_quotas(limited)[OrgClass.LARGE] == {"p1": PoolQuota(2, 1, 1)}
+
+
+@pytest.mark.parametrize(
+    ("quotas", "message"),
+    [
+        (
+            {c: ClassQuota(30) for c in OrgClass},
+            r"^policy\.quotas: the classes' nominal_pct must add up to at most 100",
+        ),
+        ({OrgClass.SME: ClassQuota(100)}, r"^policy\.quotas\.large: must be given"),
+        ({c: ClassQuota(101 if c is OrgClass.SME else 0) for c in OrgClass}, r"^policy\.quotas\.sme\.nominal_pct: "),
+        ({c: ClassQuota(25, borrowing_limit_pct=-1) for c in OrgClass}, r"^policy\.quotas\.sme\.borrowing_limit_pct"),
+        (
+            {c: ClassQuota(25, lending_limit_pct=26) for c in OrgClass},
+            r"^policy\.quotas\.sme\.lending_limit_pct: must not",
+        ),
+    ],
+)
+def test_quota_settings_are_checked_and_named(quotas: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Policy(quotas=quotas)
+
+
+def test_quota_setting_is_read_from_the_scenario_file_and_written_back(tmp_path: Path) -> None:
+    block = (
+        "  quotas:\n    sme: {nominal_pct: 40, lending_limit_pct: 10}\n"
+        "    large: {nominal_pct: 20, borrowing_limit_pct: 5}\n"
+        "    research: {nominal_pct: 20}\n    key_project: {nominal_pct: 20}\n"
+    )
+    weights = "  carbon_weight_per_kg: 0.2\n"
+    scenario = load_scenario(_tiny(tmp_path / "in", ("scenario.yaml", weights, weights + block)))
+    assert scenario.problem.policy.quotas == {
+        OrgClass.SME: ClassQuota(40, None, 10),
+        OrgClass.LARGE: ClassQuota(20, 5, None),
+        OrgClass.RESEARCH: ClassQuota(20),
+        OrgClass.KEY_PROJECT: ClassQuota(20),
     }
+    assert load_scenario(write_scenario(scenario, tmp_path / "out")).problem.policy == scenario.problem.policy
+    # without a quotas block, the policy's default
+    assert load_scenario(_tiny(tmp_path / "default")).problem.policy.quotas == Policy().quotas
 
 
-def test_quota_rejects_shares_that_add_up_to_nothing() -> None:
-    with pytest.raises(ValueError, match="shares"):
-        nominal_quotas(make_problem(), {OrgClass.SME: 0})
+@pytest.mark.parametrize(
+    ("quotas", "message"),
+    [
+        (
+            "{sme: {nominal_pct: 101}}",
+            r"scenario\.yaml: policy\.quotas\.sme\.nominal_pct: must be a whole number in 0\.\.100",
+        ),
+        ("{sme: {nominal_pct: -1}}", r"scenario\.yaml: policy\.quotas\.sme\.nominal_pct: must be >= 0"),
+        ("{sme: {nominal_pc: 10}}", r"scenario\.yaml: policy\.quotas\.sme: unknown key 'nominal_pc'; did you mean"),
+        ("{smes: {nominal_pct: 10}}", r"scenario\.yaml: policy\.quotas\.smes: 'smes' is not one of"),
+        ("{sme: {nominal_pct: 10}}", r"scenario\.yaml: policy\.quotas\.large: must be given"),
+    ],
+)
+def test_quota_setting_errors_name_the_key(tmp_path: Path, quotas: str, message: str) -> None:
+    weights = "  carbon_weight_per_kg: 0.2\n"
+    path = _tiny(tmp_path, ("scenario.yaml", weights, f"{weights}  quotas: {quotas}\n"))
+    with pytest.raises(InputError, match=message):
+        load_scenario(path)
 
 
 # ---------------------------------------------------------------- the same rules for every baseline
@@ -238,8 +405,8 @@ RESERVE_CASE = make_problem(
         ("fifo", {"large2": ("p1", 0), "sme4": ("p1", 2)}),
         # SMEs have the higher class weight
         ("easy", {"sme4": ("p1", 0), "large2": ("p1", 2)}),
-        # nominal quotas sme 2, large 2: large2 fits its quota at once; sme4 borrows once large's share is idle
-        ("quota", {"large2": ("p1", 0), "sme4": ("p1", 2)}),
+        # default quotas (1 of 4 each, no limits): every request must borrow, so class priority decides
+        ("quota", {"sme4": ("p1", 0), "large2": ("p1", 2)}),
         ("greedy", {"sme4": ("p1", 0), "large2": ("p1", 2)}),
     ],
 )
@@ -255,6 +422,8 @@ VOUCHER_CASE = make_problem(
         make_request("b", SME, 2, 2, 0, 12, voucher_id="v1"),
         make_request("c", SME, 1, 2, 0, 12, voucher_id="v1", max_cost_fen=100),
     ],
+    # all of the pool is the SMEs' quota, so that the quota baseline admits in priority order as the others do
+    quota_policy(sme=100),
     vouchers=[make_voucher("v1", SME, 50)],
     programme=make_programme(voucher_budget_fen=300),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
@@ -148,6 +149,53 @@ def test_tiny_scenario_round_trip_is_exact(tmp_path: Path) -> None:
     again = load_scenario(write_scenario(scenario, tmp_path / "out"))
     assert again.problem == scenario.problem
     assert (tmp_path / "out" / "requests.csv").read_text().splitlines()[1].endswith(",200.50,v1")
+
+
+# r1 submitted 10 minutes before its earliest start, r2 unknown, r3 in another time zone (12:00 UTC is 20:00 +08:00)
+SUBMITTED = (
+    ("requests.csv", "max_cost_cny,voucher_id\n", "max_cost_cny,voucher_id,submitted_at\n"),
+    ("requests.csv", "200.5,v1\n", "200.5,v1,2026-12-07T01:20:05+08:00\n"),
+    ("requests.csv", "*,east,,\n", "*,east,,,\n"),
+    ("requests.csv", "*,*,,\n", "*,*,,,2026-12-06T11:59:59+00:00\n"),
+)
+
+
+def test_submitted_at_is_read_and_written_back(tmp_path: Path) -> None:
+    scenario = load_scenario(_tiny(tmp_path / "in", *SUBMITTED))
+    problem = scenario.problem
+    r1, r2, r3 = problem.requests
+    beijing = timezone(timedelta(hours=8))
+    assert r1.submitted_at == datetime(2026, 12, 7, 1, 20, 5, tzinfo=beijing)
+    assert (problem.arrival_slot(r1), r1.earliest_slot) == (2, 2)  # 01:20:05 -> the 02:00 round
+    assert r2.submitted_at is None and problem.arrival_slot(r2) == r2.earliest_slot == 0
+    assert r3.submitted_at == datetime(2026, 12, 6, 11, 59, 59, tzinfo=UTC)
+    assert problem.arrival_slot(r3) == -4  # 19:59:59 +08:00 -> the 20:00 slot, 4 before the horizon
+    again = load_scenario(write_scenario(scenario, tmp_path / "out"))
+    assert again.problem == problem
+    lines = (tmp_path / "out" / "requests.csv").read_text().splitlines()
+    assert lines[0].endswith(",voucher_id,submitted_at") and lines[1].endswith(",v1,2026-12-07T01:20:05+08:00")
+    assert lines[2].endswith(",east,,,")
+
+
+def test_an_earliest_start_before_submitted_at_is_refused(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, *SUBMITTED[:2], ("requests.csv", "01:20:05+08:00", "01:30:01+08:00"))
+    with pytest.raises(
+        InputError,
+        match=r"requests\.csv row 1 \(request r1\): earliest_start: 2026-12-07T01:30:00\+08:00 is before submitted_at "
+        r"2026-12-07T01:30:01\+08:00: a request cannot start before it is submitted",
+    ):
+        load_scenario(path)
+
+
+def test_a_submitted_at_without_offset_is_refused(tmp_path: Path) -> None:
+    path = _tiny(tmp_path, *SUBMITTED[:2], ("requests.csv", "01:20:05+08:00", "01:20:05"))
+    with pytest.raises(
+        InputError, match=r"requests\.csv row 1 \(request r1\): submitted_at: .* must carry a UTC offset"
+    ):
+        load_scenario(path)
+    path = _tiny(tmp_path, ("requests.csv", "max_cost_cny,voucher_id\n", "max_cost_cny,voucher_id,submitted\n"))
+    with pytest.raises(InputError, match=r"requests\.csv: unknown column 'submitted'"):
+        load_scenario(path)
 
 
 # ---------------------------------------------------------------- base: variants

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -74,12 +75,19 @@ def test_trace_scenario_keeps_real_arrivals_and_run_times(itp) -> None:
     arrivals = [r.earliest_slot for r in requests]
     assert arrivals == sorted(arrivals)
     assert min(arrivals) >= 0 and max(arrivals) < horizon.slots
-    # every request's (arrival slot, run hours) is that of a real job in the window
+    # every request's (submit time to the second, run hours) is that of a real job in the window
     real = {
-        (int((s - start) // (horizon.slot_minutes * 60)), min(96, max(1, math.ceil(d / 3600))))
+        (horizon.start + timedelta(seconds=s - start), min(96, max(1, math.ceil(d / 3600))))
         for s, d in zip(window["submit_s"], window["duration_s"], strict=True)
     }
-    assert {(r.earliest_slot, r.duration_hours) for r in requests} <= real
+    assert {(r.submitted_at, r.duration_hours) for r in requests} <= real
+    # the earliest start is the submit time rounded up to the slot: never before it, less than a slot after it
+    slot = timedelta(minutes=horizon.slot_minutes)
+    for r in requests:
+        assert r.submitted_at is not None
+        assert timedelta(0) <= horizon.to_datetime(r.earliest_slot) - r.submitted_at < slot
+        assert itp.arrival_slot(r) == r.earliest_slot
+    assert sum(horizon.to_datetime(r.earliest_slot) != r.submitted_at for r in requests) > 0.9 * len(requests)
     min_slack = horizon.slots_for_hours(6)  # min_slack_hours, in slots like the run (speed 1 reference)
     for r in requests:
         assert r.accelerators % 8 == 0 and 8 <= r.accelerators <= 2048

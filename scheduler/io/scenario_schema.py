@@ -13,6 +13,7 @@ import difflib
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,12 +25,13 @@ from pydantic import (
     StringConstraints,
     Tag,
     ValidationError,
+    field_serializer,
     model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from scheduler.io import parse
-from scheduler.model.domain import OrgClass, Policy, Programme, Site
+from scheduler.model.domain import DEFAULT_QUOTAS, ClassQuota, OrgClass, Policy, Programme, Site
 from scheduler.model.errors import InputError
 
 Loc = tuple[str | int, ...]
@@ -101,12 +103,28 @@ class PoolSpec(_Section):
     maintenance: list[MaintenanceSpec] | None = None
 
 
+class QuotaSpec(_Section):
+    nominal_pct: Count = ClassQuota.nominal_pct
+    borrowing_limit_pct: Count | None = ClassQuota.borrowing_limit_pct
+    lending_limit_pct: Count | None = ClassQuota.lending_limit_pct
+
+
 class PolicySpec(_Section):
     sme_reserve_pct: Count
     reserve_release_hours: Count
     class_weights: dict[ClassName, Number]
     carbon_weight_per_kg: Number
     delay_weight_per_slot: Number = Policy.delay_weight_per_slot
+    quotas: dict[ClassName, QuotaSpec] | None = None
+
+    @field_serializer("quotas")
+    def _class_quotas(self, quotas: dict[OrgClass, QuotaSpec] | None) -> Any:
+        # dumped as the domain's ClassQuota objects (the policy's default when the file has none), so that Policy
+        # checks them and names the class in its errors (policy.quotas.sme.nominal_pct). pydantic would dump the
+        # dataclasses of a dict into dicts; a read-only mapping proxy is a type it passes through unchanged.
+        if quotas is None:
+            return MappingProxyType(dict(DEFAULT_QUOTAS))
+        return MappingProxyType({c: ClassQuota(**spec.model_dump()) for c, spec in quotas.items()})
 
 
 class ProgrammeSpec(_Section):

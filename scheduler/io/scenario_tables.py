@@ -1,6 +1,9 @@
 """The CSV tables of a scenario (``orgs.csv``, ``vouchers.csv``, ``requests.csv``): columns and readers.
 
-Every error names the file, the data row (1-based) with its id, the column and the rule.
+Every error names the file, the data row (1-based) with its id, the column and the rule. ``requests.csv`` may
+have a ``submitted_at`` column (ISO 8601 with offset; empty: unknown): when the request was submitted, so when a
+simulated round may first see it (:meth:`~scheduler.model.domain.Problem.arrival_slot`); without it a request
+arrives at its earliest start, which must not come before its submission.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ ORG_COLUMNS = {"org_id": True, "name": True, "org_class": False, "employees": Fa
 VOUCHER_COLUMNS = dict.fromkeys(("voucher_id", "org_id", "ratio_pct", "balance_cny", "valid_from", "valid_until"), True)
 REQUEST_COLUMNS = dict.fromkeys(("request_id", "org_id", "accelerators", "duration_hours", "earliest_start"), True)
 REQUEST_COLUMNS |= {"deadline": True, "accelerator_types": True, "sites": True, "max_cost_cny": False}
-REQUEST_COLUMNS |= {"voucher_id": False}
+REQUEST_COLUMNS |= {"voucher_id": False, "submitted_at": False}
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,13 @@ def read_requests(ref: CsvRef, where: str, label: str, known: dict[str, Any]) ->
         deadline = parse.when(row["deadline"], f"{loc}: deadline")
         if deadline <= earliest:
             raise InputError(f"{loc}: deadline", "must be after earliest_start")
+        submitted = parse.when(row["submitted_at"], f"{loc}: submitted_at") if row.get("submitted_at") else None
+        if submitted is not None and earliest < submitted:
+            raise InputError(
+                f"{loc}: earliest_start",
+                f"{row['earliest_start']} is before submitted_at {row['submitted_at']}: a request cannot start before "
+                "it is submitted",
+            )
         earliest_slot, deadline_slot = horizon.slot_at_or_after(earliest), horizon.slot_at_or_before(deadline)
         if deadline_slot <= earliest_slot:
             raise InputError(f"{loc}: deadline", "must be after earliest_start by at least one whole slot")
@@ -159,6 +169,7 @@ def read_requests(ref: CsvRef, where: str, label: str, known: dict[str, Any]) ->
             "sites": _names(row["sites"], f"{loc}: sites", known["site_ids"], "site"),
             "max_cost_fen": parse.cny_to_fen(max_cost, f"{loc}: max_cost_cny") if max_cost else None,
             "voucher_id": voucher_id,
+            "submitted_at": submitted,
         }
         requests.append(parse.build(Request, loc, **kwargs))
     return tuple(requests)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import asdict
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -47,7 +48,8 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
     """Write ``scenario`` as ``out_dir/scenario.yaml`` with ``orgs.csv``, ``vouchers.csv`` and ``requests.csv``.
 
     ``load_scenario`` of the written file gives a problem equal to ``scenario.problem``. Times are
-    written as ISO 8601 with the horizon's offset, money as CNY with 2 decimals.
+    written as ISO 8601 with the horizon's offset (a request's ``submitted_at`` with its own), money as CNY
+    with 2 decimals.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,11 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
             "class_weights": {c.value: policy.class_weights[c] for c in OrgClass if c in policy.class_weights},
             "carbon_weight_per_kg": policy.carbon_weight_per_kg,
             "delay_weight_per_slot": policy.delay_weight_per_slot,
+            # a limit left out is no limit
+            "quotas": {
+                c.value: {key: value for key, value in asdict(policy.quotas[c]).items() if value is not None}
+                for c in OrgClass
+            },
         },
         "programme": {
             "voucher_budget_cny": _Decimal(fen_to_cny(programme.voucher_budget_fen)),
@@ -125,9 +132,11 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
             for v in problem.vouchers
         ],
     )
+    # the optional submitted_at column only when some request knows its submission: other files stay as they were
+    submitted = any(r.submitted_at is not None for r in problem.requests)
     _write_csv(
         out_dir / "requests.csv",
-        list(REQUEST_COLUMNS),
+        [name for name in REQUEST_COLUMNS if submitted or name != "submitted_at"],
         [
             [
                 r.id,
@@ -141,6 +150,7 @@ def write_scenario(scenario: Scenario, out_dir: Path) -> Path:
                 "" if r.max_cost_fen is None else fen_to_cny(r.max_cost_fen),
                 r.voucher_id or "",
             ]
+            + (["" if r.submitted_at is None else r.submitted_at.isoformat()] if submitted else [])
             for r in problem.requests
         ],
     )

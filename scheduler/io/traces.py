@@ -21,8 +21,13 @@ Readers (the format is told by the file's columns):
 Rules
 -----
 - **Window**: jobs submitted in ``[start_s, start_s + days * 86400)`` (``start_s`` default: the first submit
-  in the file; ``days`` default: the horizon), each kept with chance ``sample``. The arrival slot is
-  ``floor((submit - start_s) / slot_seconds)``; the earliest start is the arrival.
+  in the file; ``days`` default: the horizon), each kept with chance ``sample``, and placed on the horizon
+  with ``start_s`` at its start. ``submitted_at`` is the real submit time to the second (a fraction of a
+  second rounds up, so a request is never known before it was submitted); the earliest start is the first slot
+  boundary at or after it (:meth:`~scheduler.model.horizon.Horizon.slot_at_or_after`: with hourly slots a job
+  submitted at 10:20 may start at 11:00, one submitted at 11:00:00 at 11:00), and that slot is its arrival
+  (:meth:`~scheduler.model.domain.Problem.arrival_slot`). Jobs whose earliest start is the horizon's end or later
+  are dropped.
 - **Duration**: ``ceil(duration_s / 3600)`` reference hours (the trace's GPU is taken as the reference
   accelerator, speed 1.0), clipped to ``max_duration_hours``.
 - **Size** (trace GPUs onto the scenario's pools): ``accelerators = min(max_accelerators, node_size *
@@ -45,6 +50,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +162,16 @@ def _window(jobs: pd.DataFrame, p: _Params, horizon: Horizon, rng: random.Random
     sample = p.number("sample", 0.0, 1.0)
     keep = [rng.random() < sample for _ in range(len(window))]
     window = window[np.array(keep, dtype=bool)] if len(window) else window
-    window["arrival_slot"] = ((window["submit_s"] - start_s) // (horizon.slot_minutes * 60)).astype(int)
+    window["submitted_s"] = np.ceil(window["submit_s"] - start_s).astype(np.int64)
+    window["arrival_slot"] = np.array(
+        [horizon.slot_at_or_after(_submitted_at(horizon, s)) for s in window["submitted_s"].tolist()], dtype=np.int64
+    )
     return window[window["arrival_slot"] < horizon.slots]
+
+
+def _submitted_at(horizon: Horizon, seconds: int) -> datetime:
+    """The instant ``seconds`` after the window's start, which is the horizon's start."""
+    return horizon.start + timedelta(seconds=seconds)
 
 
 def trace_requests(
@@ -220,14 +234,14 @@ def _trace_requests(
     weights = [mix[c] for c in classes]
     eligibility = generator.Eligibility.from_params(p, pools, sites, vouchers)
     requests = []
-    for n, (arrival, size, duration) in enumerate(
-        zip(jobs["arrival_slot"].tolist(), sizes.tolist(), hours.tolist(), strict=True), start=1
-    ):
+    columns = (jobs["submitted_s"].tolist(), jobs["arrival_slot"].tolist(), sizes.tolist(), hours.tolist())
+    for n, (submitted_s, arrival, size, duration) in enumerate(zip(*columns, strict=True), start=1):
         org_class = rng.choices(classes, weights=weights)[0]
         org = rng.choice(members[org_class])
         run = horizon.slots_for_hours(duration)
         deadline = arrival + max(math.ceil(run * rng.uniform(slack_min, slack_max)), run + min_slack)
-        request = Request(f"t{n:05d}", org.id, size, duration, arrival, deadline)
+        submitted_at = _submitted_at(horizon, submitted_s)
+        request = Request(f"t{n:05d}", org.id, size, duration, arrival, deadline, submitted_at=submitted_at)
         fit_horizon = Horizon(horizon.start, horizon.slot_minutes, deadline)
         requests.append(eligibility.draw(rng, request, org_class, fit_horizon))
     return tuple(requests)

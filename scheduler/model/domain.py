@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 
@@ -173,7 +174,10 @@ class Voucher:
 @dataclass(frozen=True)
 class Request:
     """``accelerators`` accelerators for ``duration_hours`` reference hours, starting at or after
-    ``earliest_slot`` and ending at or before ``deadline_slot``. ``None`` accepts any type or site."""
+    ``earliest_slot`` and ending at or before ``deadline_slot``. ``None`` accepts any type or site. ``submitted_at``
+    (with its UTC offset; ``None``: at the earliest start) is when it was submitted, a trace's submit time or the
+    API's receipt: it cannot start before then (:class:`Problem` checks) and :meth:`Problem.arrival_slot` is the
+    first round that sees it."""
 
     id: str
     org_id: str
@@ -185,10 +189,14 @@ class Request:
     sites: frozenset[str] | None = None
     max_cost_fen: int | None = None
     voucher_id: str | None = None
+    submitted_at: datetime | None = None
 
     def __post_init__(self) -> None:
         where = f"request {self.id}"
         _require(bool(self.id), "request.request_id", "must not be empty")
+        aware = isinstance(self.submitted_at, datetime) and self.submitted_at.utcoffset() is not None
+        rule = f"must be a datetime with a UTC offset, got {self.submitted_at!r}"
+        _require(self.submitted_at is None or aware, f"{where}: submitted_at", rule)
         _positive_int(self.accelerators, f"{where}: accelerators")
         _positive_int(self.duration_hours, f"{where}: duration_hours")
         _require(self.deadline_slot > self.earliest_slot, f"{where}: deadline", "must be after earliest_start")
@@ -204,17 +212,22 @@ class Request:
 
 @dataclass(frozen=True)
 class Commitment:
-    """Capacity already promised before this solve (an earlier round's allocation)."""
+    """Capacity already promised before this solve (an earlier round's allocation). ``org_class``: the holder's
+    class where known (:meth:`Problem.held` records it; a scenario file's commitment has none), counted against
+    that class's quota by :mod:`scheduler.sim.baselines.quota`; ``sme`` must agree with it."""
 
     pool_id: str
     start_slot: int
     end_slot: int
     accelerators: int
     sme: bool
+    org_class: OrgClass | None = None
 
     def __post_init__(self) -> None:
         _require(self.end_slot > self.start_slot, "commitment.end", "must be after commitment.start")
         _positive_int(self.accelerators, "commitment.accelerators")
+        sme_class = self.org_class is None or self.sme == (self.org_class is OrgClass.SME)
+        _require(sme_class, "commitment.sme", f"must agree with org_class {self.org_class}")
 
 
 DEFAULT_CLASS_WEIGHTS: Mapping[OrgClass, float] = {
@@ -225,6 +238,29 @@ DEFAULT_CLASS_WEIGHTS: Mapping[OrgClass, float] = {
 }
 
 
+def _percent(value: object, field_name: str) -> None:
+    _require(
+        isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100,
+        field_name,
+        f"must be a whole number in 0..100, got {value!r}",
+    )
+
+
+@dataclass(frozen=True)
+class ClassQuota:
+    """One class's quota of every pool in percent of its capacity, as Kueue's ClusterQueue ``nominalQuota``,
+    ``borrowingLimit`` (most it may borrow above nominal) and ``lendingLimit`` (most of its idle quota it lends, at
+    most ``nominal_pct``); ``None`` is no limit, Kueue's default. :class:`Policy` checks it, naming the class;
+    :mod:`scheduler.sim.baselines.quota` enforces it."""
+
+    nominal_pct: int = 25
+    borrowing_limit_pct: int | None = None
+    lending_limit_pct: int | None = None
+
+
+DEFAULT_QUOTAS: Mapping[OrgClass, ClassQuota] = {c: ClassQuota() for c in OrgClass}
+
+
 @dataclass(frozen=True)
 class Policy:
     """The administrator's levers.
@@ -232,6 +268,8 @@ class Policy:
     ``sme_reserve_pct`` of every pool is held for SMEs in slots that start at least
     ``reserve_release_hours`` after the horizon start; closer slots are lent to everyone.
     ``delay_weight_per_slot`` is the share of a request's value lost per slot of delay.
+    ``quotas`` gives every class its :class:`ClassQuota` (default 25 % each, no limits) for the quota baseline;
+    the nominal shares add up to at most 100 %, and what no class is given is nobody's (as in Kueue).
     """
 
     sme_reserve_pct: int = 20
@@ -239,14 +277,25 @@ class Policy:
     class_weights: Mapping[OrgClass, float] = field(default_factory=lambda: dict(DEFAULT_CLASS_WEIGHTS))
     carbon_weight_per_kg: float = 0.2
     delay_weight_per_slot: float = 0.0005
+    quotas: Mapping[OrgClass, ClassQuota] = field(default_factory=lambda: dict(DEFAULT_QUOTAS))
 
     def __post_init__(self) -> None:
-        _require(
-            isinstance(self.sme_reserve_pct, int) and 0 <= self.sme_reserve_pct <= 100,
-            "policy.sme_reserve_pct",
-            f"must be a whole number in 0..100, got {self.sme_reserve_pct!r}",
-        )
+        _percent(self.sme_reserve_pct, "policy.sme_reserve_pct")
         _non_negative_int(self.reserve_release_hours, "policy.reserve_release_hours")
+        for org_class in OrgClass:
+            where = f"policy.quotas.{org_class.value}"
+            quota = self.quotas.get(org_class)
+            if not isinstance(quota, ClassQuota):
+                raise InputError(where, "must be given")
+            for name, pct in vars(quota).items():
+                if pct is not None or name == "nominal_pct":
+                    _percent(pct, f"{where}.{name}")
+            lends = quota.lending_limit_pct
+            _require(
+                lends is None or lends <= quota.nominal_pct, f"{where}.lending_limit_pct", "must not exceed nominal_pct"
+            )
+        total = sum(self.quotas[c].nominal_pct for c in OrgClass)
+        _require(total <= 100, "policy.quotas", f"the classes' nominal_pct must add up to at most 100, got {total}")
         for org_class in OrgClass:
             weight = self.class_weights.get(org_class)
             _require(
@@ -342,6 +391,11 @@ class Problem:
                 )
             for site_id in request.sites or ():
                 _require(site_id in self.site_by_id, f"{where}: sites", f"unknown site {site_id!r}")
+            submitted = request.submitted_at
+            if submitted is not None and (earliest := self.horizon.to_datetime(request.earliest_slot)) < submitted:
+                first = self.horizon.to_datetime(self.arrival_slot(request)).isoformat()
+                rule = f"{earliest.isoformat()} is before submitted_at {submitted.isoformat()}: a request cannot start"
+                raise InputError(f"{where}: earliest_start", f"{rule} before it is submitted (first slot: {first})")
             if request.voucher_id is not None:
                 owner = self.voucher_by_id.get(request.voucher_id)
                 _require(owner is not None, f"{where}: voucher_id", f"unknown voucher {request.voucher_id!r}")
@@ -361,6 +415,20 @@ class Problem:
     def is_sme(self, request: Request) -> bool:
         return self.org_by_id[request.org_id].org_class is OrgClass.SME
 
+    def arrival_time(self, request: Request) -> datetime:
+        """When ``request`` became known: its ``submitted_at``, else the instant its earliest start begins."""
+        if request.submitted_at is not None:
+            return request.submitted_at
+        return self.horizon.to_datetime(request.earliest_slot)
+
+    def arrival_slot(self, request: Request) -> int:
+        """The first round (a slot of this horizon, negative before it) that may see ``request``: the first slot
+        boundary at or after :meth:`arrival_time` (hourly slots: 10:20 -> 11:00, 11:00:00 -> 11:00); never after
+        its earliest start."""
+        if request.submitted_at is None:
+            return request.earliest_slot
+        return self.horizon.slot_at_or_after(request.submitted_at, f"request {request.id}: submitted_at")
+
     def held(self, placement: Placement, shift: int = 0) -> Commitment:
         """The capacity ``placement`` holds, as a commitment of a problem whose horizon starts ``shift`` slots
         later."""
@@ -371,6 +439,7 @@ class Problem:
             placement.end_slot - shift,
             request.accelerators,
             self.is_sme(request),
+            self.org_by_id[request.org_id].org_class,
         )
 
     def after_spending(self, spent_by_voucher: Mapping[str, int]) -> Problem:

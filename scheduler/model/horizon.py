@@ -14,6 +14,8 @@ from fractions import Fraction
 
 from scheduler.model.errors import InputError
 
+_MICROSECOND = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True)
 class Horizon:
@@ -40,13 +42,15 @@ class Horizon:
         return self.start + timedelta(minutes=slot * self.slot_minutes)
 
     def _offset_slots(self, when: datetime, field: str) -> Fraction:
-        if when.tzinfo is None:
+        """Slots from the start to ``when``, exactly: a timedelta divided by a timedelta is integer arithmetic on
+        microseconds, so an instant one microsecond past a boundary is past it (a float of seconds is not exact)."""
+        if when.tzinfo is None or when.utcoffset() is None:
             raise InputError(field, "must carry a UTC offset, e.g. 2026-12-07T08:00:00+08:00")
-        seconds = (when - self.start).total_seconds()
-        return Fraction(round(seconds)) / (self.slot_minutes * 60)
+        return Fraction((when - self.start) // _MICROSECOND, self.slot_minutes * 60 * 1_000_000)
 
     def slot_at_or_after(self, when: datetime, field: str = "time") -> int:
-        """The first slot boundary at or after ``when`` (an earliest start rounds up)."""
+        """The first slot boundary at or after ``when``, in any time zone (an earliest start or an arrival
+        rounds up: 10:20 -> the 11:00 slot with hourly slots, 11:00:00 exactly -> the 11:00 slot)."""
         return math.ceil(self._offset_slots(when, field))
 
     def slot_at_or_before(self, when: datetime, field: str = "time") -> int:

@@ -5,9 +5,15 @@ price, vouchers within balances and budget and paid in full unless exhausted, pr
 shared :class:`~scheduler.rules.state.RuleState`; only the decisions differ:
 
 - ``fifo``: strict arrival order with head-of-line blocking (:func:`~scheduler.sim.baselines.fifo.fifo_plan`);
-- ``easy``: Slurm's class priority with EASY backfill (:func:`~scheduler.sim.baselines.easy.easy_plan`);
-- ``quota``: Kueue's nominal quotas per class with borrowing (:func:`~scheduler.sim.baselines.quota.quota_plan`);
+- ``easy``: class priority with EASY backfill, one reservation for the head of the queue
+  (:func:`~scheduler.sim.baselines.easy.easy_plan`);
+- ``quota``: Kueue's nominal quotas per class with borrowing and lending limits, set by the policy
+  (:func:`~scheduler.sim.baselines.quota.quota_plan`);
 - ``greedy``: the optimiser's own greedy start (:func:`scheduler.optimise.greedy.greedy_plan`).
+
+Each module's docstring gives its published source and where it differs. A plan function knows only its
+problem: no future arrivals. In rolling rounds the simulator commits what starts before the next round and
+decides the rest again, so each baseline is re-evaluated every round, as the real schedulers are every cycle.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ BASELINES: dict[str, Baseline] = {
 _RULES = {
     "fifo": "strict arrival order, head-of-line blocking",
     "easy": "class priority with EASY backfill",
-    "quota": "per-class nominal quotas with borrowing",
+    "quota": "per-class nominal quotas with borrowing and lending limits",
     "greedy": "the optimiser's greedy start",
 }
 

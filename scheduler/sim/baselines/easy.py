@@ -1,17 +1,32 @@
-"""Slurm's priority scheduling with EASY backfill."""
+"""Priority scheduling with EASY backfill: one reservation, for the head of the queue.
+
+Sources: D. Lifka, "The ANL/IBM SP scheduling system", JSSPP 1995 (EASY, the Extensible Argonne Scheduling
+sYstem); A. Mu'alem and D. Feitelson, "Utilization, predictability, workloads, and user runtime estimates in
+scheduling the IBM SP2 with backfilling", IEEE TPDS 12(6), 2001 (EASY against conservative backfilling);
+Slurm's ``sched/backfill`` (the Scheduling Configuration Guide; slurm.conf(5) ``SchedulerParameters``).
+
+Where it differs, and why: run lengths are exact here (a request's run at a pool's speed), where EASY uses the
+users' estimates; Slurm's backfill reserves for every higher-priority job it tests (up to ``bf_max_job_test``),
+EASY for the head alone, which is what this module does; the queue is re-evaluated at every slot of the plan,
+so in rolling rounds (which commit what starts before the next round and decide the rest again) it is
+re-evaluated every round, as Slurm's backfill cycle is every ``bf_interval``; and a request whose deadline can no
+longer be met leaves the queue (Slurm jobs have no deadline).
+"""
 
 from __future__ import annotations
 
 from scheduler.model.domain import Placement, Problem, Request
 from scheduler.rules.state import RuleState
-from scheduler.sim.baselines.queue import arrival_slot, priority_key
+from scheduler.sim.baselines.queue import eligible_slot, priority_key
 
 
 def easy_plan(problem: Problem) -> tuple[Placement, ...]:
     """Priority order with EASY backfill (Slurm's ``sched/backfill`` with one reservation).
 
-    The queue holds the requests that have arrived (``earliest_slot``), ordered by class priority (class
-    weight, highest first), then arrival, then request id. At every slot ``t``, in queue order:
+    The queue holds the requests that may start (from their earliest start,
+    :func:`~scheduler.sim.baselines.queue.eligible_slot`), ordered by class priority (class weight, highest
+    first), then arrival (submission), then request id (:func:`~scheduler.sim.baselines.queue.priority_key`).
+    At every slot ``t``, in queue order:
 
     1. while no request has been blocked yet, each request that fits now (a start at ``t`` on some pool, under
        capacity, the SME reserve, its window and its price ceiling) starts at ``t`` on the fitting pool with
@@ -48,7 +63,7 @@ def easy_plan(problem: Problem) -> tuple[Placement, ...]:
         head: Request | None = None
         reservation: Placement | None = None
         for request in pending:
-            if arrival_slot(request) > slot:
+            if eligible_slot(request) > slot:
                 waiting.append(request)
                 continue
             if state.last_start(request) < slot:

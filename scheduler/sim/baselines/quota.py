@@ -1,172 +1,206 @@
-"""Kueue's quotas with borrowing: every class has a nominal quota of every pool and may borrow idle quota."""
+"""Kueue-style quota admission: every class holds a nominal quota of every pool and borrows idle quota that the
+other classes lend, within the administrator's borrowing and lending limits.
+
+Sources: Kueue's concepts (ClusterQueue: ``nominalQuota``, ``borrowingLimit``, ``lendingLimit``, cohorts;
+``queueingStrategy: BestEffortFIFO``; ``flavorFungibility``; KEP-1224 on ``lendingLimit``) and its scheduler
+(``pkg/cache/resource_node.go``: ``available``, ``guaranteedQuota``; ``pkg/scheduler/scheduler.go``: the
+``entryOrdering`` of a scheduling cycle).
+
+The mapping: each organisation class is a ClusterQueue and the four form one cohort; each pool is a resource
+flavor with one resource, accelerators; the quotas are :attr:`scheduler.model.domain.Policy.quotas`, percentages
+of each pool's capacity set by the administrator (nothing is derived from the demand). In whole accelerators:
+the nominal quotas split the capacity by the largest remainder (so 100 % of the classes is the whole pool);
+the limits round down. With ``g = nominal - lendingLimit`` (0 without a lending limit) the part of a class's
+quota it keeps for itself, ``L = nominal - g`` the part it lends, ``used`` its usage and the cohort's
+``quota = sum(L)`` and ``usage = sum(max(0, used - g))``, a class may admit ``need`` more where
+
+    ``need <= max(0, g - used) + min(quota - usage, L - max(0, used - g) + borrowingLimit)``
+
+(the last term only with a borrowing limit), which is Kueue's ``available``. Where the cohort is within its
+quota this says: after admission the class holds at most ``nominal + borrowingLimit``, and the classes'
+borrowing ``sum(max(0, used - nominal))`` is at most what they lend, ``sum(min(max(0, nominal - used),
+lendingLimit))``. So a class within its nominal quota may still have to wait while others borrow what it lent.
+
+Where it differs from Kueue, and why:
+
+- usage is counted per slot: a run's length is known, so a request is admitted at slot ``t`` when the formula
+  holds in every slot of its run, against everything running or committed in that slot (earlier rounds'
+  commitments of a known class, :attr:`scheduler.model.domain.Commitment.org_class`, and the placements of this
+  plan). Kueue checks the current usage only, which is the same when everything counted has already started;
+  a commitment of no known class holds capacity but no quota, as a pod outside Kueue holds node capacity;
+- the platform's rules still apply: capacity, maintenance, the SME reserve, windows and price ceilings through
+  :class:`~scheduler.rules.state.RuleState` (Kueue leaves node fit to kube-scheduler);
+- no preemption (Kueue's default ``reclaimWithinCohort: Never``): a class whose lent quota is borrowed waits
+  until the borrowers finish;
+- no knowledge of future arrivals: a time-stepped admission over the plan's slots, each slot one scheduling
+  cycle that sees only the requests that may start by then;
+- a request whose deadline can no longer be met leaves the queue (Kueue workloads have no deadline).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from fractions import Fraction
+from dataclasses import dataclass
 
 import numpy as np
 
 from scheduler.model import formulas
-from scheduler.model.domain import OrgClass, Placement, Pool, Problem, Request
+from scheduler.model.domain import OrgClass, Placement, Problem, Request
+from scheduler.rules.placement import Option
 from scheduler.rules.state import RuleState
-from scheduler.sim.baselines.queue import arrival_slot, priority_key
-
-Quotas = dict[OrgClass, dict[str, int]]
-Usage = dict[OrgClass, dict[str, np.ndarray]]
+from scheduler.sim.baselines.queue import eligible_slot, priority_key
 
 
-def class_shares(problem: Problem) -> dict[OrgClass, Fraction]:
-    """The default nominal shares: each class's part of the requested work (accelerators × duration hours
-    over all requests), the class mix of the demand; equal shares when there are no requests."""
-    work = {c: 0 for c in OrgClass}
-    for request in problem.requests:
-        work[problem.org_by_id[request.org_id].org_class] += request.accelerators * request.duration_hours
-    total = sum(work.values())
-    if total == 0:
-        return {c: Fraction(1, len(OrgClass)) for c in OrgClass}
-    return {c: Fraction(w, total) for c, w in work.items()}
+@dataclass(frozen=True)
+class PoolQuota:
+    """One class's quota of one pool in whole accelerators (``None``: no limit)."""
+
+    nominal: int
+    borrowing_limit: int | None
+    lending_limit: int | None
+
+    @property
+    def guaranteed(self) -> int:
+        """What the class never lends (Kueue's ``guaranteedQuota``): all of its quota less its lending limit."""
+        return 0 if self.lending_limit is None else max(0, self.nominal - self.lending_limit)
+
+    @property
+    def lent(self) -> int:
+        """What the class puts in the cohort's common quota."""
+        return self.nominal - self.guaranteed
 
 
-def nominal_quotas(problem: Problem, shares: Mapping[OrgClass, Fraction | float] | None = None) -> Quotas:
-    """Whole-accelerator nominal quotas per class and pool that add up to the pool's capacity.
+Quotas = dict[OrgClass, dict[str, PoolQuota]]
 
-    ``share_c * capacity`` is rounded down and the accelerators left go one each to the largest remainders
-    (ties: higher class weight first), so every pool is split in the same proportions.
+
+def pool_quotas(problem: Problem) -> Quotas:
+    """The policy's quotas (:attr:`~scheduler.model.domain.Policy.quotas`) in whole accelerators of every pool.
+
+    Nominal: ``capacity * nominal_pct / 100`` per class, rounded down, and the accelerators that the sum of the
+    exact shares has left over go one each to the largest remainders (ties: higher class weight first), so
+    shares adding up to 100 % split the whole pool. Limits: ``capacity * pct / 100`` rounded down.
     """
-    shares = dict(shares) if shares is not None else class_shares(problem)
-    raw = {c: Fraction(shares.get(c, 0)) for c in OrgClass}
-    total = sum(raw.values())
-    if total <= 0 or any(s < 0 for s in raw.values()):
-        raise ValueError("quota shares must be >= 0 and add up to more than 0")
-    weights = problem.policy.class_weights
+    policy = problem.policy
     quotas: Quotas = {c: {} for c in OrgClass}
     for pool in problem.pools:
-        exact = {c: raw[c] / total * pool.capacity for c in OrgClass}
-        whole = {c: int(exact[c]) for c in OrgClass}
-        left = pool.capacity - sum(whole.values())
-        for c in sorted(OrgClass, key=lambda c: (-(exact[c] - whole[c]), -weights[c], c.value))[:left]:
+        exact = {c: pool.capacity * policy.quotas[c].nominal_pct for c in OrgClass}  # in hundredths
+        whole = {c: exact[c] // 100 for c in OrgClass}
+        left = sum(exact.values()) // 100 - sum(whole.values())
+        by_remainder = sorted(OrgClass, key=lambda c: (-(exact[c] % 100), -policy.class_weights[c], c.value))
+        for c in by_remainder[:left]:
             whole[c] += 1
         for c in OrgClass:
-            quotas[c][pool.id] = whole[c]
+            limits = (policy.quotas[c].borrowing_limit_pct, policy.quotas[c].lending_limit_pct)
+            borrowing, lending = (None if pct is None else pool.capacity * pct // 100 for pct in limits)
+            quotas[c][pool.id] = PoolQuota(whole[c], borrowing, lending)
     return quotas
 
 
-def quota_plan(
-    problem: Problem, shares: Mapping[OrgClass, Fraction | float] | None = None, borrowing: bool = True
-) -> tuple[Placement, ...]:
-    """Admit requests under per-class nominal quotas with borrowing (Kueue's ClusterQueues in one cohort).
+class QuotaUsage:
+    """Each class's usage of each pool per slot, from the commitments of a known class and what is admitted, and
+    the cohort's usage (Kueue's: ``sum(max(0, used - guaranteed))`` over the classes) against its quota."""
 
-    Each class ``c`` holds a nominal quota ``nominal[c, p]`` of every pool ``p`` (:func:`nominal_quotas`;
-    by default from the class mix of the demand, :func:`class_shares`). Admission is time-stepped: at every
-    slot ``t`` the requests that have arrived are taken in priority order (class weight, then arrival, then
-    request id) and each one that can be admitted starts at ``t``; one that cannot waits and blocks nobody
-    (Kueue's BestEffortFIFO). A request of class ``c`` can be admitted on pool ``p`` when every rule allows
-    the start (capacity, SME reserve, window, price ceiling) and, in every slot ``s`` of its run, either
+    def __init__(self, problem: Problem, quotas: Quotas) -> None:
+        self.quotas = quotas
+        slots = problem.horizon.slots
+        self.used = {c: {p.id: np.zeros(slots, dtype=np.int64) for p in problem.pools} for c in OrgClass}
+        for commitment in problem.commitments:
+            if commitment.org_class is not None:
+                first, last = max(commitment.start_slot, 0), min(commitment.end_slot, slots)
+                self.used[commitment.org_class][commitment.pool_id][first:last] += commitment.accelerators
+        self.cohort_quota = {p.id: sum(quotas[c][p.id].lent for c in OrgClass) for p in problem.pools}
+        self.cohort_used = {p.id: np.zeros(slots, dtype=np.int64) for p in problem.pools}
+        for pool in problem.pools:
+            self._count(pool.id, slice(None))
 
-    - ``used[c, p, s] + accelerators <= nominal[c, p]`` (within its quota), or
-    - the classes' borrowing fits in the idle quota of the others: with ``over`` the accelerators each class
-      holds above its quota and ``idle[l] = max(0, nominal[l, p] - used[l, p, s] - claim[l, p, s])``,
-      ``over[c] (after admission) + sum(over[b], b != c) <= sum(idle[l], l != c)``.
+    def _count(self, pool_id: str, window: slice) -> None:
+        used = (np.maximum(0, self.used[c][pool_id][window] - self.quotas[c][pool_id].guaranteed) for c in OrgClass)
+        self.cohort_used[pool_id][window] = sum(used)
 
-    Kueue returns lent quota by preempting the borrowers when the lender's own workloads arrive. Placements
-    here are never preempted, so the return is settled ahead: a first pass admits every class within its
-    quota alone, and ``claim[l, p, s]`` is what that pass gives class ``l``'s requests not yet admitted.
-    Borrowing may therefore only take a lender's quota that is idle given its admitted work and its own
-    demand to come; a lender's claim is dropped when its request is admitted, or once the start that pass
-    gave it has passed. Among pools where a request can start, one within its quota goes first, then the
-    best score, then the pool listed first. Subsidies are paid in admission order.
+    def fits(self, org_class: OrgClass, pool_id: str, window: slice, need: int) -> bool:
+        """``need`` accelerators are within Kueue's ``available`` for ``org_class`` on ``pool_id`` in every slot
+        of ``window`` (the module's formula)."""
+        own, used = self.quotas[org_class][pool_id], self.used[org_class][pool_id][window]
+        from_cohort = self.cohort_quota[pool_id] - self.cohort_used[pool_id][window]
+        if own.borrowing_limit is not None:
+            from_cohort = np.minimum(from_cohort, own.lent - np.maximum(0, used - own.guaranteed) + own.borrowing_limit)
+        return bool((need <= np.maximum(0, own.guaranteed - used) + from_cohort).all())
+
+    def borrows(self, org_class: OrgClass, pool_id: str, window: slice, need: int) -> bool:
+        """Whether admitting ``need`` more takes the class above its nominal quota in some slot of ``window``."""
+        return bool((self.used[org_class][pool_id][window] + need > self.quotas[org_class][pool_id].nominal).any())
+
+    def add(self, org_class: OrgClass, placement: Placement, accelerators: int) -> None:
+        window = slice(placement.start_slot, placement.end_slot)
+        self.used[org_class][placement.pool_id][window] += accelerators
+        self._count(placement.pool_id, window)
+
+
+def quota_plan(problem: Problem) -> tuple[Placement, ...]:
+    """Admit requests under the classes' quotas with borrowing and lending (Kueue's cohort, no preemption).
+
+    Admission is time-stepped: every slot ``t`` is a scheduling cycle over the requests that may start by
+    then (:func:`~scheduler.sim.baselines.queue.eligible_slot`) and can still meet their deadline. A request
+    of class ``c`` can be admitted on pool ``p`` at ``t`` when every rule allows the start (capacity, SME
+    reserve, window, price ceiling) and its accelerators fit ``c``'s available quota of ``p`` (the module's
+    formula) in every slot of its run there. Kueue's cycle order: a first pass admits the requests that fit
+    some pool within their nominal quota, a second those that must borrow; each pass in priority order (class
+    weight as the workload priority, then arrival, then request id,
+    :func:`~scheduler.sim.baselines.queue.priority_key`). So a pool within the nominal quota goes before one
+    where the request must borrow (Kueue's ``flavorFungibility.whenCanBorrow: TryNextFlavor``); among those of
+    a pass, the best score (the flavor order), then the pool listed first. A request that cannot be admitted
+    waits and blocks nobody (``BestEffortFIFO``). Subsidies are paid in admission order.
 
     Parameters
     ----------
     problem : Problem
-        The requests, pools, rules and earlier commitments.
-    shares : Mapping[OrgClass, Fraction | float], optional
-        Nominal share of each class (normalised; missing classes get 0).
-    borrowing : bool
-        ``False`` admits within the nominal quotas only (the first pass alone).
+        The requests, pools, rules (its policy's quotas among them) and earlier commitments.
 
     Returns
     -------
     tuple[Placement, ...]
         The placements in admission order; they pass :func:`scheduler.rules.validate.violations`.
     """
-    quotas = nominal_quotas(problem, shares)
-    first_pass = _admit(problem, quotas, claims=None)
-    if not borrowing:
-        return first_pass
-    return _admit(problem, quotas, claims=first_pass)
-
-
-def _admit(problem: Problem, quotas: Quotas, claims: tuple[Placement, ...] | None) -> tuple[Placement, ...]:
-    """One time-stepped admission pass; without ``claims`` nobody borrows."""
     state = RuleState(problem)
-    slots = problem.horizon.slots
+    usage = QuotaUsage(problem, pool_quotas(problem))
     org_class = {r.id: problem.org_by_id[r.org_id].org_class for r in problem.requests}
-    used: Usage = {c: {p.id: np.zeros(slots, dtype=np.int64) for p in problem.pools} for c in OrgClass}
-    claimed: Usage = {c: {p.id: np.zeros(slots, dtype=np.int64) for p in problem.pools} for c in OrgClass}
-    claim_of = {p.request_id: p for p in claims or ()}
-    for placement in claim_of.values():
-        _add(problem, claimed, org_class[placement.request_id], placement, 1)
-
-    def within_quota(c: OrgClass, pool_id: str, start: int, run: int, need: int) -> bool:
-        return bool((used[c][pool_id][start : start + run] + need <= quotas[c][pool_id]).all())
-
-    def may_borrow(c: OrgClass, pool_id: str, start: int, run: int, need: int) -> bool:
-        window = slice(start, start + run)
-        own_over = used[c][pool_id][window] + need - quotas[c][pool_id]
-        others_over = sum(np.maximum(0, used[o][pool_id][window] - quotas[o][pool_id]) for o in OrgClass if o != c)
-        idle = sum(
-            np.maximum(0, quotas[o][pool_id] - used[o][pool_id][window] - claimed[o][pool_id][window])
-            for o in OrgClass
-            if o != c
-        )
-        return bool(((own_over <= 0) | (own_over + others_over <= idle)).all())
-
     pending = sorted((r for r in problem.requests if state.options(r)), key=lambda r: priority_key(problem, r))
-    for slot in range(slots):
+    for slot in range(problem.horizon.slots):
         if not pending:
             break
-        waiting: list[Request] = []
-        for request in pending:
-            if arrival_slot(request) > slot:
-                waiting.append(request)
-                continue
-            if state.last_start(request) < slot:
-                continue  # its deadline can no longer be met
-            c = org_class[request.id]
-            best: tuple[tuple, Placement] | None = None
-            for idx, option in enumerate(state.options(request)):
-                offered = state.offer(request, option, slot)
-                if offered is None:
+        ready = [r for r in pending if eligible_slot(r) <= slot <= state.last_start(r)]
+        admitted: set[str] = set()
+        for may_borrow in (False, True):
+            for request in ready:
+                if request.id in admitted:
                     continue
-                pool_id, need = option.pool.id, request.accelerators
-                if within_quota(c, pool_id, slot, option.run_slots, need):
-                    key: tuple = (0, -_score(state, request, option.pool, slot), idx)
-                elif claims is not None and may_borrow(c, pool_id, slot, option.run_slots, need):
-                    key = (1, -_score(state, request, option.pool, slot), idx)
-                else:
+                found = _admissible(state, usage, request, org_class[request.id], slot, may_borrow)
+                if found is None:
                     continue
-                if best is None or key < best[0]:
-                    best = (key, offered)
-            if best is None:
-                waiting.append(request)
-                continue
-            state.take(best[1])
-            _add(problem, used, c, best[1], 1)
-            if request.id in claim_of:
-                _add(problem, claimed, c, claim_of.pop(request.id), -1)
-        for request_id, placement in list(claim_of.items()):
-            if placement.start_slot <= slot:  # its first-pass start has passed unused: the claim lapses
-                _add(problem, claimed, org_class[request_id], claim_of.pop(request_id), -1)
-        pending = waiting
+                state.take(found)
+                usage.add(org_class[request.id], found, request.accelerators)
+                admitted.add(request.id)
+        pending = [r for r in pending if r.id not in admitted and state.last_start(r) > slot]
     return tuple(state.plan)
 
 
-def _score(state: RuleState, request: Request, pool: Pool, start: int) -> int:
-    return formulas.score_milli(state.problem, request, pool, start)
+def _admissible(
+    state: RuleState, usage: QuotaUsage, request: Request, org_class: OrgClass, slot: int, may_borrow: bool
+) -> Placement | None:
+    """The placement at ``slot`` on the pool this request would be admitted to now (borrowing only if
+    ``may_borrow``), or ``None``."""
+    best: tuple[tuple[int, int], Placement] | None = None
+    for idx, option in enumerate(state.options(request)):
+        window, need = slice(slot, slot + option.run_slots), request.accelerators
+        if not may_borrow and usage.borrows(org_class, option.pool.id, window, need):
+            continue
+        offered = state.offer(request, option, slot)  # capacity first: it rules out most options of a busy pool
+        if offered is None or not usage.fits(org_class, option.pool.id, window, need):
+            continue
+        key = (-_score(state, option, slot), idx)
+        if best is None or key < best[0]:
+            best = (key, offered)
+    return None if best is None else best[1]
 
 
-def _add(problem: Problem, usage: Usage, c: OrgClass, placement: Placement, sign: int) -> None:
-    accelerators = problem.request_by_id[placement.request_id].accelerators
-    usage[c][placement.pool_id][placement.start_slot : placement.end_slot] += sign * accelerators
+def _score(state: RuleState, option: Option, start: int) -> int:
+    return formulas.score_milli(state.problem, option.request, option.pool, start)
