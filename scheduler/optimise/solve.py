@@ -25,6 +25,9 @@ from scheduler.rules.reasons import explain
 
 STATUS_SEVERITY = ("NOT_RUN", "OPTIMAL", "FEASIBLE", "UNKNOWN", "INFEASIBLE", "MODEL_INVALID")
 
+LNS_STEP_S = 0.3
+"""Seconds (deterministic ones in deterministic mode) of each large-neighbourhood step."""
+
 Progress = Callable[[float, float, float], None]
 """Called as ``progress(elapsed_s, objective, bound)`` on each improving plan (points)."""
 
@@ -40,6 +43,11 @@ class SolveParams:
     warm_start: bool = True
     """``False`` starts from the empty plan instead of the greedy schedulers' best: the tests of the model itself
     use it, because a greedy plan that meets the bound skips CP-SAT altogether."""
+    deterministic: bool = False
+    """Repeatable: ``time_limit_s`` counts CP-SAT's deterministic time (its own work measure, roughly seconds)
+    instead of the wall clock, parallel workers interleave in a fixed order, every warm-start candidate is tried
+    and the bound is solved to the end, and large-neighbourhood search takes a fixed number of steps. The same
+    problem and parameters then give the same plan on every run; the wall time is no longer bounded exactly."""
 
 
 def solve(problem: Problem, params: SolveParams | None = None) -> Result:
@@ -51,12 +59,15 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
     params = params or SolveParams()
     started = time.perf_counter()
     deadline = started + params.time_limit_s
-    start = (
-        warm_start(problem, started + params.time_limit_s / 4) if params.warm_start else WarmStart("empty", (), 0, 0.0)
-    )
+
+    def by(share: float) -> float:
+        """The wall-clock deadline of a part that may take ``share`` of the time limit (none when deterministic)."""
+        return float("inf") if params.deterministic else time.perf_counter() + params.time_limit_s * share
+
+    start = warm_start(problem, by(1 / 4)) if params.warm_start else WarmStart("empty", (), 0, 0.0)
     greedy, greedy_milli, first_plan_s = start.plan, start.value_milli, start.first_plan_s
     # the bound is for the record: at most a tenth of the time limit, unless GLOP needs more
-    bound_milli = float(upper_bound_milli(problem, greedy_milli, time.perf_counter() + params.time_limit_s / 10))
+    bound_milli = float(upper_bound_milli(problem, greedy_milli, by(1 / 10)))
 
     def report(value_milli: float, bound: float) -> None:
         if params.progress:
@@ -71,10 +82,11 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
         run = run_cpsat(
             problem,
             greedy,
-            deadline - time.perf_counter(),
+            params.time_limit_s if params.deterministic else deadline - time.perf_counter(),
             params.seed,
             params.num_workers,
             lambda value, bound: report(value, min(bound, bound_milli)),
+            deterministic=params.deterministic,
         )
         solver_status = run.status
         if run.plan is not None and run.bound_milli is not None:
@@ -85,7 +97,13 @@ def solve(problem: Problem, params: SolveParams | None = None) -> Result:
             proved = run.status == "OPTIMAL"
     elif not proved:
         plan, statuses = improve(
-            problem, greedy, deadline, params.seed, min(params.num_workers, 2), lambda value: report(value, bound_milli)
+            problem,
+            greedy,
+            deadline,
+            params.seed,
+            min(params.num_workers, 2),
+            lambda value: report(value, bound_milli),
+            steps=max(1, round(params.time_limit_s / LNS_STEP_S)) if params.deterministic else None,
         )
         solver_status = max(statuses, key=STATUS_SEVERITY.index, default="NOT_RUN")
         milli = formulas.objective_milli(problem, plan)

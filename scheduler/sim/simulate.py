@@ -6,12 +6,14 @@ the chosen scheduler decides the arrived, pending requests given what earlier ro
 round's problem starts at "now" (horizon from the round's slot to the timeline's end; windows, voucher
 validity and maintenance shifted by ``-now``; voucher balances and the budget are what is left; earlier
 placements still to run are :class:`~scheduler.model.domain.Commitment` records, so the SME reserve applies from
-``reserve_release_hours`` after *now*). What it places is committed; what it leaves stays pending until
-no eligible pool can fit its run before its deadline (*expired*), or the run ends (*open*: deadline beyond).
+``reserve_release_hours`` after *now*). The round follows the platform's online policy
+(:mod:`scheduler.sim.online`): what starts before the next round is committed, the rest is decided again.
+A request no eligible pool can fit before its deadline any more is *expired*; one still waiting at the end of the
+run with its deadline beyond it is *open*.
 
 Every round's plan goes through :func:`scheduler.rules.validate.violations`, the whole run again through
-:func:`run_violations`. Greedy and the baselines are deterministic; the optimiser only where CP-SAT proves
-each round optimal within its time limit (a wall-clock limit cuts the search at a different point).
+:func:`run_violations`. Baselines are deterministic; so is the optimiser by default (CP-SAT's deterministic time
+limit, :attr:`SimulationParams.deterministic`).
 """
 
 from __future__ import annotations
@@ -38,13 +40,11 @@ from scheduler.model.domain import (
 )
 from scheduler.model.errors import InputError
 from scheduler.model.horizon import Horizon
-from scheduler.optimise.solve import SolveParams, solve
+from scheduler.optimise.solve import SolveParams
 from scheduler.rules import sme_reserve
 from scheduler.rules.base import Violation
 from scheduler.rules.validate import violations
-from scheduler.sim.baselines import BASELINES
-
-OPTIMISER = "optimiser"
+from scheduler.sim.online import OPTIMISER, WAIT_WEIGHT_PER_SLOT, decide_round, scheduler_names
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,18 @@ class Demand:
 
 
 def demand_from_problem(problem: Problem, lead_hours: int = 0, seed: int = 0) -> Demand:
-    """Demand from a scenario's requests: each arrives ``lead`` hours before its earliest start (not before
-    slot 0), with ``lead`` drawn uniformly from ``0..lead_hours`` whole hours by ``random.Random(seed)``.
-
-    Trace-driven scenarios set a request's earliest start to its real submit time, so ``lead_hours=0``
-    (the default) replays the trace's arrivals exactly.
+    """Demand from a scenario's requests. A request with ``submitted_at`` arrives at the first slot at or after
+    it (:meth:`~scheduler.model.domain.Problem.arrival_slot`: submitted at 10:20, first decided by the 11:00
+    round); trace-driven scenarios fill it with the real submit time, to the second. Any other request arrives
+    ``lead`` hours before its earliest start (not before slot 0), with ``lead`` drawn uniformly from
+    ``0..lead_hours`` whole hours by ``random.Random(seed)`` (``0``, the default: at its earliest start).
     """
     rng = random.Random(seed)
     arrivals = []
     for request in problem.requests:
+        if request.submitted_at is not None:  # known from its submission on: the first round at or after it
+            arrivals.append(Arrival(max(0, problem.arrival_slot(request)), request))
+            continue
         lead = problem.horizon.slots_for_hours(rng.randint(0, lead_hours)) if lead_hours > 0 else 0
         arrivals.append(Arrival(max(0, min(request.earliest_slot, request.earliest_slot - lead)), request))
     return Demand(tuple(arrivals))
@@ -97,20 +100,22 @@ class SimulationParams:
     """How a run is simulated.
 
     ``scheduler`` is ``optimiser`` (:func:`scheduler.optimise.solve.solve` with ``time_limit_s`` per round), or a
-    name in :data:`scheduler.sim.baselines.BASELINES` (``greedy`` works without that package). ``lookahead_hours``
-    caps each round's horizon (``None``: to the timeline's end). ``commit_hours``: only placements that start
-    within this many hours of now are committed, later ones are tentative and decided again next round
-    (``None``: every placement is committed, reservations included). ``progress``: ``None`` shows a bar on a
-    terminal only, ``True`` always, ``False`` never.
+    name in :data:`scheduler.sim.baselines.BASELINES`. Every round commits only what starts before the next round
+    (:mod:`scheduler.sim.online`); ``wait_weight_per_slot`` is the optimiser's value of waiting there.
+    ``lookahead_hours`` caps each round's horizon (``None``: to the timeline's end).
+    ``deterministic`` (the default): the optimiser's time limit is CP-SAT's deterministic time, so two runs of
+    the same simulation give the same placements (:attr:`scheduler.optimise.solve.SolveParams.deterministic`).
+    ``progress``: ``None`` shows a bar on a terminal only, ``True`` always, ``False`` never.
     """
 
     scheduler: str = OPTIMISER
     round_hours: int = 1
-    time_limit_s: float = 5.0
+    time_limit_s: float = 1.0
     num_workers: int = 2
     seed: int = 0
     lookahead_hours: int | None = None
-    commit_hours: int | None = None
+    wait_weight_per_slot: float = WAIT_WEIGHT_PER_SLOT
+    deterministic: bool = True
     progress: bool | None = None
 
 
@@ -169,40 +174,6 @@ class SimulationResult:
         return not self.round_violations and not self.final_violations
 
 
-# ---------------------------------------------------------------- schedulers
-
-
-def scheduler_names() -> list[str]:
-    """The schedulers that :func:`simulate` can run here: the optimiser, greedy, and the baselines."""
-    return [OPTIMISER, *sorted(BASELINES)]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One round's decision: the plan (in the round's slots) and the scheduler's own account of it."""
-
-    plan: tuple[Placement, ...]
-    status: str
-    objective: float
-    wall_time_s: float
-
-
-def decide(name: str, problem: Problem, params: SimulationParams) -> Decision:
-    """One round's decision by scheduler ``name``."""
-    if name == OPTIMISER:
-        solve_params = SolveParams(time_limit_s=params.time_limit_s, seed=params.seed, num_workers=params.num_workers)
-        result = solve(problem, solve_params)
-        return Decision(result.plan, result.status, result.objective, result.wall_time_s)
-    # the plan function itself, not run_baseline: its bound and greedy comparison cost more than the plan
-    schedule = BASELINES.get(name)
-    if schedule is not None:
-        started = time.perf_counter()
-        plan = schedule(problem)
-        value = formulas.objective_milli(problem, plan) / formulas.MILLI
-        return Decision(plan, "baseline", value, time.perf_counter() - started)
-    raise InputError("scheduler", f"unknown scheduler {name!r}; available here: {', '.join(scheduler_names())}")
-
-
 # ---------------------------------------------------------------- the round's problem
 
 
@@ -235,7 +206,8 @@ def round_problem(
 
     With ``clip_earliest`` a waiting request's earliest start becomes slot 0, so the optimiser's delay term
     counts only delay from now on (wait already spent is sunk and must not make old requests worth less);
-    without it, it stays negative, so baselines that queue by earliest start keep the arrival order."""
+    without it, it stays negative, so baselines that queue by earliest start keep the arrival order. ``committed``
+    is in timeline slots."""
     horizon = Horizon(timeline.horizon.to_datetime(now), timeline.horizon.slot_minutes, end - now)
     paid = timeline.after_spending(spent_by_voucher)
     return Problem(
@@ -293,7 +265,6 @@ def simulate(
     end = timeline.horizon.slots
     step = timeline.horizon.slots_for_hours(params.round_hours)
     lookahead = timeline.horizon.slots_for_hours(params.lookahead_hours) if params.lookahead_hours else end
-    commit = end if params.commit_hours is None else max(step, timeline.horizon.slots_for_hours(params.commit_hours))
     arrivals = [a for a in demand.arrivals if a.slot < end]
     pending: dict[str, Request] = {}
     plan: list[Placement] = []
@@ -304,6 +275,12 @@ def simulate(
     found: list[tuple[int, Violation]] = []
     next_arrival = 0
     slots = range(0, end, step)
+    solve_params = SolveParams(
+        time_limit_s=params.time_limit_s,
+        seed=params.seed,
+        num_workers=params.num_workers,
+        deterministic=params.deterministic,
+    )
     bar = tqdm(
         slots,
         desc=params.scheduler,
@@ -324,20 +301,19 @@ def simulate(
         if not pending:
             continue
         clip = params.scheduler == OPTIMISER
-        round_ = round_problem(timeline, now, min(end, now + lookahead), pending.values(), plan, spent, clip)
-        result = decide(params.scheduler, round_, params)
-        broken = violations(round_, result.plan)
-        found += [(now, v) for v in broken]
-        committed = [q for q in result.plan if q.start_slot < commit]
-        for p in committed:
+        horizon_end = min(end, now + lookahead)
+        round_ = round_problem(timeline, now, horizon_end, pending.values(), plan, spent, clip)
+        decision = decide_round(round_, params.scheduler, step, solve_params, params.wait_weight_per_slot)
+        found += [(now, v) for v in decision.violations]
+        for p in decision.committed:
             plan.append(p.shifted(now))
             decided[p.request_id] = now
             voucher_id = timeline.request_by_id[p.request_id].voucher_id
             if voucher_id is not None and p.subsidy_fen:
                 spent[voucher_id] = spent.get(voucher_id, 0) + p.subsidy_fen
             del pending[p.request_id]
-        stats = (result.status, result.objective, result.wall_time_s, len(broken))
-        rounds.append(RoundStats(now, len(round_.requests), len(committed), *stats))
+        stats = (decision.status, decision.objective, decision.wall_time_s, len(decision.violations))
+        rounds.append(RoundStats(now, len(round_.requests), len(decision.committed), *stats))
         bar.set_postfix(pending=len(pending), placed=len(plan), refresh=False)
     bar.close()
     final = tuple(run_violations(timeline, tuple(plan), decided, demand.arrival_by_id))

@@ -132,9 +132,13 @@ def improve(
     num_workers: int,
     on_improvement: Callable[[int], None] | None = None,
     step_s: float = 0.3,
+    steps: int | None = None,
 ) -> tuple[tuple[Placement, ...], Counter[str]]:
     """Improve ``plan`` by large-neighbourhood search until ``deadline`` (a ``perf_counter`` time); the plan and
-    how many sub-solves ended in each CP-SAT status."""
+    how many sub-solves ended in each CP-SAT status.
+
+    With ``steps``, the search is repeatable instead: exactly that many steps, each sub-solve limited by CP-SAT's
+    deterministic time, and the neighbourhood kinds rated by deterministic time; ``deadline`` is ignored."""
     rng = random.Random(seed)
     current = {p.request_id: p for p in plan}
     purse = vouchers.Face(problem)
@@ -144,7 +148,10 @@ def improve(
     size = min(MAX_FREE, max(MIN_FREE, len(problem.requests) // 10))
     statuses: Counter[str] = Counter()
     kinds = KindChooser()
-    while (left := deadline - time.perf_counter()) > 0.2:
+    deterministic = steps is not None
+    taken = 0
+    while (taken < steps) if steps is not None else (left := deadline - time.perf_counter()) > 0.2:
+        taken += 1
         step_started = time.perf_counter()
         kind = kinds.draw(rng)
         freed = _neighbourhood(problem, current, size, rng, kind)
@@ -152,7 +159,9 @@ def improve(
             continue
         sub = subproblem(problem, current, freed)
         before = tuple(current[r] for r in freed if r in current)
-        run = run_cpsat(sub, tuple(before), min(step_s, left), rng.randrange(1 << 30), num_workers, light_presolve=True)
+        limit = step_s if deterministic else min(step_s, left)
+        seed_ = rng.randrange(1 << 30)
+        run = run_cpsat(sub, before, limit, seed_, num_workers, light_presolve=True, deterministic=deterministic)
         statuses[run.status] += 1
         if run.status == "OPTIMAL":
             size = min(MAX_FREE, int(size * 1.25) + 1)
@@ -161,7 +170,8 @@ def improve(
         found = run.plan
         gain = 0 if found is None else formulas.objective_milli(sub, found) - formulas.objective_milli(sub, before)
         accepted = found is not None and gain > 0 and swap(purse, before, found)
-        kinds.record(kind, gain if accepted else 0, time.perf_counter() - step_started)
+        spent = run.deterministic_s if deterministic else time.perf_counter() - step_started
+        kinds.record(kind, gain if accepted else 0, spent)
         if found is None or not accepted:
             continue
         current = {r: p for r, p in current.items() if r not in freed} | {p.request_id: p for p in found}
