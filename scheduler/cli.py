@@ -8,8 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from scheduler.io.allocations_file import FILE_RULE, read_plan_file
 from scheduler.io.scenario_writer import write_scenario
 from scheduler.io.scenarios import Scenario, load_scenario
@@ -17,7 +15,15 @@ from scheduler.model.errors import InputError
 from scheduler.optimise.solve import Result, SolveParams, solve
 from scheduler.report import export
 from scheduler.report.charts import write_compare_report, write_run_report
-from scheduler.report.reports import allocations_frame, compare_frame, kpis, pool_frame, run_kpis, run_tables
+from scheduler.report.reports import (
+    allocations_frame,
+    compare_frame,
+    kpis,
+    pool_frame,
+    run_kpis,
+    run_tables,
+    side_by_side,
+)
 from scheduler.rules.validate import violations
 from scheduler.sim.simulate import SimulationParams, check_schedulers, compare, load_for_days, simulate
 
@@ -32,7 +38,7 @@ def _kpi_table(figures: dict, result: Result) -> str:
         ("requests placed", f"{figures['placed']} of {figures['requests']}"),
         ("placed by class", per_class),
         ("utilisation", f"{figures['utilisation_pct']:.1f} %"),
-        ("SME share of accelerator-hours", f"{figures['sme_share_pct']:.1f} %"),
+        ("SME share of placed work", f"{figures['sme_share_pct']:.1f} %"),
         ("SME demand served", f"{figures['sme_demand_served_pct']:.1f} %"),
         ("subsidy paid", f"CNY {figures['subsidy_paid_cny']:,.2f}"),
         ("voucher budget left", f"CNY {figures['budget_left_cny']:,.2f}"),
@@ -135,7 +141,7 @@ def _sim_params(args: argparse.Namespace, scheduler: str) -> SimulationParams:
         time_limit_s=args.time_limit,
         num_workers=args.workers,
         seed=args.seed,
-        commit_hours=args.commit_hours,
+        deterministic=not args.wall_clock,
         progress=False if args.quiet else None,
     )
 
@@ -166,7 +172,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     width = max(len(k) for k in figures)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in figures.items()))
     print()
-    print(tables["by_class"].to_string(index=False))
+    print(tables["by_class"].set_index("org_class").astype(object).T.to_string())
     if args.out:
         written = write_run_report(run, args.out, f"{scenario.name}: {args.scheduler}, {args.days or '-'} days")
         write_scenario(Scenario(scenario.name, problem, scenario.path), Path(args.out) / "inputs")
@@ -174,12 +180,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return _report_violations({(scenario.name, args.scheduler): run})
 
 
+def _figure(value: float) -> str:
+    return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Simulate each scenario with each scheduler and print, per scenario, the runs side by side with each
+    non-baseline run's ratio to the best baseline (:func:`scheduler.report.reports.side_by_side`)."""
     schedulers = check_schedulers([s.strip() for s in args.schedulers.split(",") if s.strip()])
     runs = compare(args.base, args.variants, schedulers, args.days, _sim_params(args, schedulers[0]))
     frame = compare_frame(runs)
-    with pd.option_context("display.width", 250, "display.max_columns", 50):
-        print(frame.to_string(index=False))
+    for scenario, table in side_by_side(frame).items():
+        print(f"{scenario}\n{table.to_string(na_rep='', float_format=_figure)}\n")
     if args.out:
         written = write_compare_report(frame, runs, args.out)
         print(f"\nwrote {written['html']} and {written['xlsx']}")
@@ -188,13 +200,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, help="simulate this many days (default: the scenario's horizon)")
-    parser.add_argument("--time-limit", type=float, default=5.0, help="optimiser seconds per round (default 5)")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=SimulationParams.time_limit_s,
+        help="optimiser time per round, in CP-SAT's deterministic seconds (wall-clock ones with --wall-clock; "
+        f"default {SimulationParams.time_limit_s:g})",
+    )
     parser.add_argument("--round-hours", type=int, default=1, help="hours between rounds (default 1)")
     parser.add_argument(
-        "--commit-hours",
-        type=int,
-        help="commit only placements starting within this many hours; later ones are re-planned next round "
-        "(default: commit every placement, reservations included)",
+        "--wall-clock",
+        action="store_true",
+        help="limit the optimiser by wall-clock time: not repeatable (default: deterministic time, repeatable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT search workers (default 2)")

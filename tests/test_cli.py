@@ -38,7 +38,7 @@ def test_solve_writes_a_valid_replayable_run(small_scenario: Path, tmp_path: Pat
     printed = capsys.readouterr().out
     for heading in (
         "utilisation",
-        "SME share of accelerator-hours",
+        "SME share of placed work",
         "SME demand served",
         "subsidy paid",
         "voucher budget left",

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from scheduler.report import export
-from scheduler.report.reports import export_tables
 
 LINK = '=HYPERLINK("http://x","y")'
 
@@ -87,7 +86,7 @@ def test_xlsx_never_stores_text_as_a_formula_even_past_the_rule(monkeypatch: pyt
 
 def test_export_tables_protects_csv_and_xlsx_and_keeps_parquet_raw(tmp_path: Path) -> None:
     tables = {"by_type": frame()[["accelerator_type", "capacity_acc_h"]]}
-    export_tables(tables, tmp_path)
+    export.export_tables(tables, tmp_path)
     with (tmp_path / "by_type.csv").open(newline="") as handle:
         assert list(csv.reader(handle))[1] == [f"'{LINK}", "-1.5"]
     cell = read_sheet(tmp_path / "report.xlsx", "by_type")[1][0]

@@ -94,3 +94,20 @@ def write_parquet(frame: pd.DataFrame, target: str | Path | BinaryIO) -> None:
     """``frame`` (no index) as Parquet, raw: Parquet is data for programs, not a spreadsheet, so no cell is
     rewritten (see the module docstring)."""
     frame.to_parquet(target, index=False, engine="pyarrow")
+
+
+def export_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, stem: str = "report") -> list[Path]:
+    """Write each table as ``<name>.csv`` and ``<name>.parquet``, and all of them to ``<stem>.xlsx`` (one
+    sheet per table, names cut to Excel's 31 characters). Returns the files written.
+
+    CSV and Excel go through :func:`write_csv` and :func:`write_xlsx`: text that a spreadsheet would run as a
+    formula gets a leading ``'``. Parquet keeps the raw values."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tables.items():
+        write_csv(frame, out / f"{name}.csv")
+        write_parquet(frame, out / f"{name}.parquet")
+        written += [out / f"{name}.csv", out / f"{name}.parquet"]
+    write_xlsx(tables, out / f"{stem}.xlsx")
+    return [*written, out / f"{stem}.xlsx"]

@@ -2,16 +2,16 @@
 
 A plan's tables: :func:`allocations_frame`, :func:`pool_frame`, :func:`kpis` (used by ``pcs solve``).
 A run's (:class:`~scheduler.sim.simulate.SimulationResult`): :func:`run_tables` (utilisation by pool, site,
-accelerator type, class, day and hour of day; waits and deadlines by class; fairness over organisations;
+accelerator type, class, day and hour of day; the KPIs of :func:`run_kpis` by class; fairness over organisations;
 budget burn-down; placements, outcomes and rounds) and :func:`run_kpis`; :func:`compare_frame` puts runs
-side by side; :func:`export_tables` writes CSV, Excel (one sheet per table) and Parquet.
+side by side, :func:`side_by_side` per scenario with :func:`ratio_to_best_baseline`;
+:func:`scheduler.report.export.export_tables` writes CSV, Excel (one sheet per table) and Parquet.
 Charts are in :mod:`scheduler.report.charts`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, overload
 
 import numpy as np
@@ -20,12 +20,21 @@ import pandas as pd
 from scheduler.io.parse import fen_to_cny
 from scheduler.model import formulas
 from scheduler.model.domain import OrgClass, Placement, Problem, Request
-from scheduler.report import export
 from scheduler.rules.base import usage_by_slot
 from scheduler.rules.reasons import Reason
 
 if TYPE_CHECKING:
     from scheduler.sim.simulate import SimulationResult
+
+BASELINE_SCHEDULERS = ("fifo", "easy", "quota")
+"""The baselines a run is compared with (:mod:`scheduler.sim.baselines`): greedy is the optimiser's warm start."""
+
+KPI_HIGHER_IS_BETTER = {
+    **dict.fromkeys(("served_work_acc_h", "weighted_value", "utilisation_pct", "utilisation_speed_adjusted_pct"), True),
+    **dict.fromkeys(("sme_share_pct", "deadline_met_pct", "jain_index"), True),
+    **dict.fromkeys(("wait_p50_h", "wait_p90_h", "sme_wait_p90_h", "co2_kg_per_acc_h"), False),
+}
+"""The headline KPIs of :func:`run_kpis` that runs are ranked on, and whether a higher value is better."""
 
 ALLOCATION_COLUMNS = [
     "request_id",
@@ -111,7 +120,12 @@ def pool_frame(problem: Problem, plan: tuple[Placement, ...]) -> pd.DataFrame:
 
 
 def kpis(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, object]:
-    """The headline figures of a plan (JSON-ready)."""
+    """The headline figures of a plan (JSON-ready).
+
+    ``utilisation_pct``: accelerator-hours occupied (placements' run hours on their pools, and earlier
+    commitments) over those available, *not* speed-adjusted. ``sme_share_pct``: SMEs' share of the placed work,
+    counted at reference speed (``accelerators * duration_hours``, so a job on a fast pool counts as much as on
+    a slow one); ``sme_demand_served_pct``: the share of SMEs' requested work that is placed."""
     pools = pool_frame(problem, plan)
     placed_ids = {p.request_id for p in plan}
     slot_hours = float(problem.horizon.slot_hours)
@@ -127,12 +141,13 @@ def kpis(problem: Problem, plan: tuple[Placement, ...]) -> dict[str, object]:
         per_class[org_class.value] = {"placed": sum(r.id in placed_ids for r in of_class), "requested": len(of_class)}
     subsidy = sum(p.subsidy_fen for p in plan)
     placed_pairs = [(problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]) for p in plan]
-    placed_acc_h = pools["placed_acc_h"].sum()
+    placed = [r for r, _ in placed_pairs]
+    sme_placed = [r for r in placed if problem.is_sme(r)]
     return {
         "requests": len(problem.requests),
         "placed": len(plan),
         "utilisation_pct": round(100 * pools["used_acc_h"].sum() / max(pools["available_acc_h"].sum(), 1e-9), 2),
-        "sme_share_pct": round(100 * pools["sme_acc_h"].sum() / placed_acc_h, 2) if placed_acc_h else 0.0,
+        "sme_share_pct": round(100 * work(sme_placed) / work(placed), 2) if placed else 0.0,
         "sme_demand_served_pct": round(
             100 * work(r for r in sme_requests if r.id in placed_ids) / work(sme_requests), 2
         )
@@ -213,9 +228,72 @@ def budget_frame(paid: Iterable[tuple[int, int]], budget_fen: int, slot_hours: f
     )
 
 
+def _pct(part: float, whole: float) -> float:
+    return round(100 * float(part) / float(whole), 2) if whole else float("nan")
+
+
+def _placed_frame(problem: Problem, plan: Iterable[Placement]) -> pd.DataFrame:
+    """Per placement, the figures the KPIs add up.
+
+    ``arrival``: :meth:`~scheduler.model.domain.Problem.arrival_time` (its submission, else its earliest start);
+    ``wait_h``: its start minus its arrival, in hours; ``work_acc_h``: the requested work at reference speed
+    (``accelerators * duration_hours``); ``used_acc_h``: the accelerator-hours it occupies on its pool
+    (``accelerators * run_hours``); ``co2_g`` and ``score_milli`` by :mod:`scheduler.model.formulas`."""
+    rows = []
+    for p in plan:
+        request, pool = problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]
+        arrival = problem.arrival_time(request)
+        rows.append(
+            (
+                request.id,
+                arrival.isoformat(),
+                p.start_slot,
+                (problem.horizon.to_datetime(p.start_slot) - arrival).total_seconds() / 3600,
+                request.accelerators * request.duration_hours,
+                request.accelerators * formulas.run_hours(request, pool),
+                formulas.co2_g(problem, request, pool),
+                formulas.score_milli(problem, request, pool, p.start_slot),
+            )
+        )
+    columns = ["request_id", "arrival", "start_slot", "wait_h", "work_acc_h", "used_acc_h", "co2_g", "score_milli"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _reference_acc_h(problem: Problem, by_pool: pd.DataFrame) -> float:
+    """Accelerator-hours available, each pool's times its speed: the reference-speed work the pools could serve."""
+    speed = by_pool["pool_id"].map(lambda pool_id: float(problem.pool_by_id[pool_id].speed))
+    return float((by_pool["available_acc_h"] * speed).sum())
+
+
+def _served_kpis(
+    placed: pd.DataFrame, outcomes: pd.DataFrame, by_org: pd.DataFrame, reference_acc_h: float
+) -> dict[str, float]:
+    """The KPIs of a group of requests (a run's, or one class's): see :func:`run_kpis`."""
+    work = float(placed["work_acc_h"].sum())
+    decided = outcomes[outcomes["status"] != "open"]
+    return {
+        "served_work_acc_h": work,
+        "weighted_value": int(placed["score_milli"].sum()) / formulas.MILLI,
+        "utilisation_speed_adjusted_pct": _pct(work, reference_acc_h),
+        "wait_p50_h": _percentile(placed["wait_h"], 50),
+        "wait_p90_h": _percentile(placed["wait_h"], 90),
+        "deadline_met_pct": _pct((decided["status"] == "placed").sum(), len(decided)),
+        "co2_kg_per_acc_h": round(float(placed["co2_g"].sum()) / 1000 / work, 4) if work else float("nan"),
+        "jain_index": round(jain_index(by_org["served_share"]), 4),
+    }
+
+
 def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
     """Every table of a run, by name (see the module docstring). Hours are timeline hours from its start.
 
+    ``placements``: one row per placement with the figures of its KPIs (arrival, ``wait_h``, ``work_acc_h``,
+    ``used_acc_h``, ``co2_g``, ``score_milli``; see :func:`run_kpis`). ``outcomes``: every request's fate, its
+    requested work and, when placed, its wait.
+    ``by_class``: per organisation class, the KPIs of :func:`run_kpis` over that class's requests
+    (``served_work_share_pct`` is its share of the run's served work, so the SME row's is the run's
+    ``sme_share_pct``; ``utilisation_pct`` is the share of all available accelerator-hours that the class
+    occupies; ``work_served_pct`` the share of its requested work that is served; ``jain_index`` is over
+    the class's organisations).
     ``fairness_by_org``: per organisation with requests, the served share of its requested work
     (accelerator-hours at reference speed); Jain's index in :func:`run_kpis` is taken over that share.
     ``budget``: per round that paid subsidy, the subsidy committed, the cumulative total and the budget left.
@@ -255,44 +333,13 @@ def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
     outcomes["work_acc_h"] = [
         request_by_id[r].accelerators * request_by_id[r].duration_hours for r in outcomes["request_id"]
     ]
-    outcomes["wait_h"] = (outcomes["start_slot"] - outcomes["arrival_slot"]) * slot_hours
+    placed = _placed_frame(problem, run.plan)
+    outcomes = outcomes.merge(placed[["request_id", "wait_h"]], on="request_id", how="left")
     placements = allocations_frame(problem, run.plan, {})
     placements = placements[placements["status"] == "allocated"].drop(columns=["status", "reason_code", "reason"])
     placements = placements.merge(outcomes[["request_id", "org_id", "org_class", "arrival_slot", "decided_slot"]])
-    start_of = {p.request_id: p.start_slot for p in run.plan}
-    placements["start_slot"] = placements["request_id"].map(start_of)
-    placements["wait_h"] = (placements["start_slot"] - placements["arrival_slot"]) * slot_hours
+    placements = placements.merge(placed, on="request_id")
 
-    used_by_class: dict[OrgClass, int] = {}
-    for p in run.plan:
-        request = request_by_id[p.request_id]
-        org_class = problem.org_by_id[request.org_id].org_class
-        hours_run = formulas.run_hours(request, problem.pool_by_id[p.pool_id])
-        used_by_class[org_class] = used_by_class.get(org_class, 0) + request.accelerators * hours_run
-    class_rows = []
-    total_available = float(available.sum() * slot_hours)
-    for org_class in OrgClass:
-        of = outcomes[outcomes["org_class"] == org_class.value]
-        placed = of[of["status"] == "placed"]
-        decided = of[of["status"] != "open"]
-        used_h = used_by_class.get(org_class, 0)
-        class_rows.append(
-            {
-                "org_class": org_class.value,
-                "requests": len(of),
-                "placed": len(placed),
-                "expired": int((of["status"] == "expired").sum()),
-                "open": int((of["status"] == "open").sum()),
-                "used_acc_h": used_h,
-                "utilisation_pct": round(100 * used_h / total_available, 2) if total_available else float("nan"),
-                "work_served_pct": round(100 * placed["work_acc_h"].sum() / of["work_acc_h"].sum(), 2)
-                if len(of)
-                else float("nan"),
-                "wait_p50_h": _percentile(placed["wait_h"], 50),
-                "wait_p90_h": _percentile(placed["wait_h"], 90),
-                "deadline_met_pct": round(100 * len(placed) / len(decided), 2) if len(decided) else float("nan"),
-            }
-        )
     served = outcomes.assign(served_acc_h=outcomes["work_acc_h"].where(outcomes["status"] == "placed", 0))
     by_org = served.groupby(["org_id", "org_class"], as_index=False).agg(
         requests=("request_id", "size"),
@@ -300,6 +347,29 @@ def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
         served_acc_h=("served_acc_h", "sum"),
     )
     by_org["served_share"] = (by_org["served_acc_h"] / by_org["requested_acc_h"]).round(4)
+
+    reference_acc_h = _reference_acc_h(problem, by_pool)
+    total_available = float(available.sum() * slot_hours)
+    total_work = float(placements["work_acc_h"].sum())
+    class_rows = []
+    for org_class in OrgClass:
+        of = outcomes[outcomes["org_class"] == org_class.value]
+        placed_of = placements[placements["org_class"] == org_class.value]
+        used_h = float(placed_of["used_acc_h"].sum())
+        class_rows.append(
+            {
+                "org_class": org_class.value,
+                "requests": len(of),
+                "placed": len(placed_of),
+                "expired": int((of["status"] == "expired").sum()),
+                "open": int((of["status"] == "open").sum()),
+                "used_acc_h": used_h,
+                "utilisation_pct": _pct(used_h, total_available),
+                "work_served_pct": _pct(placed_of["work_acc_h"].sum(), of["work_acc_h"].sum()),
+                "served_work_share_pct": _pct(placed_of["work_acc_h"].sum(), total_work),
+                **_served_kpis(placed_of, of, by_org[by_org["org_class"] == org_class.value], reference_acc_h),
+            }
+        )
 
     paid = [(run.decided[p.request_id], p.subsidy_fen) for p in run.plan if p.subsidy_fen]
     rounds = pd.DataFrame([vars(r) for r in run.rounds])
@@ -319,27 +389,54 @@ def run_tables(run: SimulationResult) -> dict[str, pd.DataFrame]:
 
 
 def run_kpis(run: SimulationResult, tables: Mapping[str, pd.DataFrame] | None = None) -> dict[str, object]:
-    """The headline figures of a run: :func:`kpis` of its whole plan plus waits, deadlines, fairness and
-    solve time. Waits are ``start - arrival`` over placed requests; the deadline-met rate is placed over
-    placed + expired (requests still open at the end, deadline beyond the run, are not counted)."""
+    """The headline figures of a run (also per class in :func:`run_tables`' ``by_class``).
+
+    - ``served_work_acc_h``: the requested work of the placed requests at reference speed,
+      ``sum accelerators * duration_hours`` (a job counts the same on a fast or a slow pool);
+    - ``weighted_value``: the objective summed over the run, ``formulas.objective_milli(problem, plan) / MILLI``
+      on the run's timeline (so delay counts from each request's earliest start);
+    - ``utilisation_pct``: accelerator-hours occupied over those available, *not* speed-adjusted (see
+      :func:`kpis`); ``utilisation_speed_adjusted_pct``: served work at reference speed over the available
+      accelerator-hours each weighted by its pool's speed (what the pools could have served);
+    - ``sme_share_pct``: SMEs' share of the served work; ``sme_demand_served_pct``: the share of SMEs' requested
+      work that is served;
+    - ``wait_p50_h``, ``wait_p90_h``, ``sme_wait_p90_h``: percentiles (linear interpolation) over placed
+      requests of start minus arrival (:meth:`~scheduler.model.domain.Problem.arrival_time`: the submission,
+      else the earliest start), in hours;
+    - ``deadline_met_pct``: placed over placed + expired (requests still open at the end, their deadline
+      beyond the run, are not counted);
+    - ``co2_kg_per_acc_h``: CO2 of the placed requests (kg) per served accelerator-hour at reference speed;
+    - ``jain_index``: Jain's index over organisations with requests, of the served share of each one's
+      requested work (``fairness_by_org``);
+    - subsidy, budget, energy and CO2 as :func:`kpis`; ``solve_time_s`` summed over rounds; ``valid``: no
+      violation in any round nor on the whole run.
+    """
     tables = tables or run_tables(run)
-    figures = kpis(run.problem, run.plan)
+    problem = run.problem
+    figures = kpis(problem, run.plan)
     outcomes = tables["outcomes"]
-    placed = outcomes[outcomes["status"] == "placed"]
-    decided = outcomes[outcomes["status"] != "open"]
+    placed = tables["placements"]
+    served = _served_kpis(
+        placed, outcomes, tables["fairness_by_org"], _reference_acc_h(problem, tables["utilisation_by_pool"])
+    )
     return {
         "scheduler": run.scheduler,
         "requests": figures["requests"],
         "placed": figures["placed"],
         "expired": int((outcomes["status"] == "expired").sum()),
         "open": int((outcomes["status"] == "open").sum()),
+        "served_work_acc_h": served["served_work_acc_h"],
+        "weighted_value": served["weighted_value"],
         "utilisation_pct": figures["utilisation_pct"],
+        "utilisation_speed_adjusted_pct": served["utilisation_speed_adjusted_pct"],
         "sme_share_pct": figures["sme_share_pct"],
         "sme_demand_served_pct": figures["sme_demand_served_pct"],
-        "wait_p50_h": _percentile(placed["wait_h"], 50),
-        "wait_p90_h": _percentile(placed["wait_h"], 90),
-        "deadline_met_pct": round(100 * len(placed) / len(decided), 2) if len(decided) else float("nan"),
-        "jain_index": round(jain_index(tables["fairness_by_org"]["served_share"]), 4),
+        "wait_p50_h": served["wait_p50_h"],
+        "wait_p90_h": served["wait_p90_h"],
+        "sme_wait_p90_h": _percentile(placed.loc[placed["org_class"] == OrgClass.SME.value, "wait_h"], 90),
+        "deadline_met_pct": served["deadline_met_pct"],
+        "co2_kg_per_acc_h": served["co2_kg_per_acc_h"],
+        "jain_index": served["jain_index"],
         "subsidy_paid_cny": figures["subsidy_paid_cny"],
         "budget_left_cny": figures["budget_left_cny"],
         "energy_mwh": figures["energy_mwh"],
@@ -355,18 +452,47 @@ def compare_frame(runs: Mapping[tuple[str, str], SimulationResult]) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def export_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, stem: str = "report") -> list[Path]:
-    """Write each table as ``<name>.csv`` and ``<name>.parquet``, and all of them to ``<stem>.xlsx`` (one
-    sheet per table, names cut to Excel's 31 characters). Returns the files written.
+def best_baseline(frame: pd.DataFrame, baselines: Sequence[str] = BASELINE_SCHEDULERS) -> pd.DataFrame:
+    """Per scenario (the index), the best value of each KPI of :data:`KPI_HIGHER_IS_BETTER` among the rows of
+    ``frame`` (a :func:`compare_frame`) whose scheduler is one of ``baselines``: the highest, or the lowest for
+    waits and CO2. A KPI's best may come from a different baseline than another's."""
+    rows = frame[frame["scheduler"].isin(baselines)]
+    grouped = rows.groupby("scenario", sort=False)
+    columns = [k for k in frame.columns if k in KPI_HIGHER_IS_BETTER]
+    best = {k: (grouped[k].max() if KPI_HIGHER_IS_BETTER[k] else grouped[k].min()).astype(float) for k in columns}
+    return pd.DataFrame(best, index=pd.Index(rows["scenario"].unique(), name="scenario"))
 
-    CSV and Excel go through :mod:`scheduler.report.export`: text that a spreadsheet would run as a formula gets a
-    leading ``'``. Parquet keeps the raw values."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, frame in tables.items():
-        export.write_csv(frame, out / f"{name}.csv")
-        export.write_parquet(frame, out / f"{name}.parquet")
-        written += [out / f"{name}.csv", out / f"{name}.parquet"]
-    export.write_xlsx(tables, out / f"{stem}.xlsx")
-    return [*written, out / f"{stem}.xlsx"]
+
+def ratio_to_best_baseline(frame: pd.DataFrame, baselines: Sequence[str] = BASELINE_SCHEDULERS) -> pd.DataFrame:
+    """One row per run of ``frame`` (a :func:`compare_frame`) that is not a baseline: ``scenario``,
+    ``scheduler`` and, per KPI of :data:`KPI_HIGHER_IS_BETTER`, its value over the :func:`best_baseline` value on
+    the same scenario.
+
+    Above 1 is better where higher is better; below 1 is better for waits and CO2 (lower is better). Where both
+    are 0 (say, no wait at all) the ratio is 1; a positive value over a best of 0 is ``inf``; NaN where the
+    scenario has no baseline run."""
+    best = best_baseline(frame, baselines)
+    others = frame[~frame["scheduler"].isin(baselines)].reset_index(drop=True)
+    aligned = best.reindex(others["scenario"]).reset_index(drop=True)
+    out = others[["scenario", "scheduler"]].copy()
+    for column in best.columns:
+        value, base = others[column].astype(float), aligned[column]
+        out[column] = (value / base).where((value != 0) | (base != 0), 1.0).round(4)
+    return out
+
+
+def side_by_side(frame: pd.DataFrame, baselines: Sequence[str] = BASELINE_SCHEDULERS) -> dict[str, pd.DataFrame]:
+    """Per scenario of ``frame`` (a :func:`compare_frame`): its KPIs as rows and its runs as columns (one per
+    scheduler), then ``best baseline`` (:func:`best_baseline`) and, for each run that is not a baseline,
+    ``<scheduler> / best`` (:func:`ratio_to_best_baseline`); a figure without a best or ratio is left empty."""
+    best = best_baseline(frame, baselines)
+    ratios = ratio_to_best_baseline(frame, baselines)
+    tables = {}
+    for scenario, runs in frame.groupby("scenario", sort=False):
+        table = runs.drop(columns="scenario").set_index("scheduler").astype(object).T
+        if scenario in best.index:
+            table["best baseline"] = best.loc[scenario]
+            for _, ratio in ratios[ratios["scenario"] == scenario].iterrows():
+                table[f"{ratio['scheduler']} / best"] = ratio.drop(["scenario", "scheduler"])
+        tables[str(scenario)] = table
+    return tables
