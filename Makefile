@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/shanghai-default/scenario.yaml
 TIME_LIMIT ?= 60
 
-.PHONY: run solve test test-fast lint typecheck clean bench bench-api
+.PHONY: run solve test test-fast lint typecheck clean bench bench-online bench-api
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ typecheck: $(STAMP)
 # BENCH_ARGS=--full for every size, demand level and trace (about 30 minutes). Prints the table, writes CSV.
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The online benchmark (bench/online.py): 7-day rolling simulations of the ITP and Philly trace scenarios and the
+# default scenario at 1.0x and 1.3x demand, the optimiser and fifo / easy / quota side by side against the
+# clairvoyant plan (close to an hour on 2 cores), or BENCH_ARGS=--quick for the one-day smoke profile (~30 s).
+# Prints the KPI table and the targets of issue 12; writes CSV and Markdown to out/bench-online-full (or -quick).
+bench-online: $(STAMP)
+	$(BIN)/python -m bench.online $(BENCH_ARGS)
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api_load.py

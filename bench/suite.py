@@ -30,6 +30,17 @@ SCHEDULERS = ("optimiser", "greedy", "fifo", "easy", "quota", "bound")
 """``bound`` is no scheduler: the upper bound of :mod:`scheduler.optimise.bounds` without the solver's time cap."""
 
 
+def fresh_processes() -> ProcessPoolExecutor:
+    """An executor that runs one task at a time, each in a newly spawned process, so that the task's peak memory
+    (:func:`peak_mib`) and its wall time are its own (:mod:`bench.online` uses it too)."""
+    return ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), max_tasks_per_child=1)
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory (max RSS) in MiB: Linux reports ``ru_maxrss`` in KiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(spec: Instance, scheduler: str, time_limit_s: float, workers: int) -> dict:
     """Build the instance and schedule it in this (fresh) process; the row of the table."""
     from scheduler.model import formulas
@@ -64,7 +75,7 @@ def run_one(spec: Instance, scheduler: str, time_limit_s: float, workers: int) -
         "violations": len(violations(problem, plan)),
         "first_plan_s": first,
         "final_s": final,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": peak_mib(),
     }
 
 
@@ -72,7 +83,7 @@ def run(
     instances: list[tuple[Instance, float]], workers: int, schedulers: tuple[str, ...] = SCHEDULERS
 ) -> pd.DataFrame:
     rows = []
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+    with fresh_processes() as pool:
         for spec, limit in instances:
             for scheduler in schedulers:
                 print(f"  {spec.name} {scheduler} ...", file=sys.stderr, flush=True)
