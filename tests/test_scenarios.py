@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
@@ -425,3 +426,9 @@ def test_unknown_key_in_a_base_section_names_the_base_file(tmp_path: Path) -> No
 def test_yaml_values_are_checked_by_the_schema(tmp_path: Path, old: str, new: str, message: str) -> None:
     with pytest.raises(InputError, match=r"^scenario\.yaml: " + message):
         load_scenario(_tiny(tmp_path, ("scenario.yaml", old, new)))
+
+
+def test_a_loaded_problem_crosses_process_boundaries() -> None:
+    # rounds solve in a child process and benchmarks in fresh ones: the problem must pickle
+    problem = load_scenario(DEFAULT).problem
+    assert pickle.loads(pickle.dumps(problem)) == problem

@@ -296,6 +296,7 @@ class Policy:
             )
         total = sum(self.quotas[c].nominal_pct for c in OrgClass)
         _require(total <= 100, "policy.quotas", f"the classes' nominal_pct must add up to at most 100, got {total}")
+        object.__setattr__(self, "quotas", dict(self.quotas))  # a plain dict: problems cross process boundaries
         for org_class in OrgClass:
             weight = self.class_weights.get(org_class)
             _require(
