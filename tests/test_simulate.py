@@ -13,7 +13,7 @@ from scheduler.model.domain import Voucher
 from scheduler.model.errors import InputError
 from scheduler.optimise.solve import SolveParams
 from scheduler.rules.validate import violations
-from scheduler.sim.online import decide_round
+from scheduler.sim.online import decide_round, repaid
 from scheduler.sim.simulate import (
     Arrival,
     Demand,
@@ -237,3 +237,16 @@ def test_load_for_days_cuts_the_horizon_and_rejects_nonsense() -> None:
     assert load_for_days(DEFAULT).problem.horizon.slots == 168
     with pytest.raises(InputError, match="days"):
         load_for_days(DEFAULT, 0)
+
+
+def test_what_a_round_commits_is_paid_as_if_it_were_the_whole_plan() -> None:
+    # budget 300; a starts now, b later; a plan that gave b 200 and a 100 commits a alone: a is paid in full again
+    voucher = Voucher("v", SME, 50, 1_000, 0, 12)
+    a = make_request("a", SME, 2, 2, 0, 12, voucher_id="v")  # cost 400, entitled 200
+    b = make_request("b", SME, 2, 2, 0, 12, voucher_id="v")
+    problem = make_problem(requests=[a, b], vouchers=[voucher], programme=make_programme(voucher_budget_fen=300))
+    plan = [place(problem, "b", "p1", 4, subsidy_fen=200), place(problem, "a", "p1", 0, subsidy_fen=100)]
+    assert not violations(problem, tuple(plan))
+    assert violations(problem, (plan[1],))  # committed alone, a would be paid less than in full
+    again = repaid(problem, [plan[1]])
+    assert [(p.request_id, p.subsidy_fen) for p in again] == [("a", 200)] and not violations(problem, again)

@@ -19,7 +19,8 @@ with the policy's weight it met 97.5 % of deadlines against 92.5 % without, but 
 later, more valuable arrivals need, and reached 0.89-0.91 x EASY's weighted value.
 
 One code path serves ``pcs simulate`` (:func:`scheduler.sim.simulate.simulate`) and the API's rounds, and every
-round's plan goes through the independent validator (:func:`scheduler.rules.validate.violations`).
+round's plan goes through the independent validator (:func:`scheduler.rules.validate.violations`), and so does what
+it commits, paid again on its own (:func:`repaid`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scheduler.model.domain import Placement, Problem
 from scheduler.model.errors import InputError
 from scheduler.optimise.solve import SolveParams, solve
 from scheduler.rules.base import Violation
+from scheduler.rules.state import RuleState
 from scheduler.rules.validate import violations
 from scheduler.sim.baselines import BASELINES
 
@@ -80,10 +82,29 @@ def decide_round(
     else:
         known = ", ".join(scheduler_names())
         raise InputError("scheduler", f"unknown scheduler {scheduler!r}; available here: {known}")
+    committed = repaid(problem, [p for p in plan if p.start_slot < next_round])
     return RoundDecision(
-        committed=tuple(p for p in plan if p.start_slot < next_round),
+        committed=committed,
         status=status,
         objective=formulas.objective_milli(problem, plan) / formulas.MILLI,
         wall_time_s=time.perf_counter() - started,
-        violations=tuple(violations(problem, plan)),
+        violations=tuple(violations(problem, plan)) + tuple(violations(problem, committed)),
     )
+
+
+def repaid(problem: Problem, placements: list[Placement]) -> tuple[Placement, ...]:
+    """``placements`` paid again as if they were the whole plan, in order of start (then request id): each its
+    ``min(entitlement, voucher left, budget left)`` from the rule state.
+
+    A round's plan shares the money among all its placements, and the solver may give a later one, which the
+    round does not commit, what an earlier one was entitled to; committed alone, that earlier one would be paid
+    less than in full while the voucher and budget still hold money (the vouchers rule forbids it). Paid again
+    alone, a placement never gets less than in the plan, so its price ceiling still holds."""
+    state = RuleState(problem)
+    paid = []
+    for p in sorted(placements, key=lambda p: (p.start_slot, p.request_id)):
+        request, pool = problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]
+        again = dataclasses.replace(p, subsidy_fen=state.subsidy_fen(request, pool, p.start_slot))
+        state.take(again)
+        paid.append(again)
+    return tuple(paid)
