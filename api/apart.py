@@ -10,11 +10,24 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context, resource_tracker
-from typing import Any
+from typing import Any, TypeVar
 
-from scheduler import Problem, Result, SolveParams, solve
+from scheduler import (
+    OPTIMISER,
+    WAIT_WEIGHT_PER_SLOT,
+    Problem,
+    Reason,
+    Result,
+    RoundDecision,
+    SolveParams,
+    decide_round,
+    solve,
+)
+
+T = TypeVar("T")
 
 ORPHAN_CHECK_S = 0.5
 
@@ -23,7 +36,25 @@ _solves_in_flight = 0
 
 
 def solve_apart(problem: Problem, params: SolveParams) -> Result:
-    """``solve(problem, params)`` in a fresh child process (``params`` without a progress callback). When it
+    """``solve(problem, params)`` in a fresh child process (``params`` without a progress callback)."""
+    return run_apart(solve, problem, params)
+
+
+def decide_apart(problem: Problem, next_round: int, params: SolveParams) -> tuple[RoundDecision, dict[str, Reason]]:
+    """:func:`decide`, the optimiser's round of the platform's online policy, in a fresh child process."""
+    return run_apart(decide, problem, next_round, params)
+
+
+def decide(problem: Problem, next_round: int, params: SolveParams) -> tuple[RoundDecision, dict[str, Reason]]:
+    """The optimiser's round of ``problem`` (:func:`scheduler.sim.online.decide_round`: it commits the placements
+    that start before slot ``next_round``) and a reason for every request it does not commit
+    (:meth:`scheduler.sim.online.RoundDecision.reasons`: a later start it was planned for, or why it has none)."""
+    decision = decide_round(problem, OPTIMISER, next_round, params, WAIT_WEIGHT_PER_SLOT)
+    return decision, decision.reasons(problem)
+
+
+def run_apart(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a fresh child process (a module-level function; arguments that pickle). When it
     returns, the child has ended, and so has multiprocessing's resource tracker unless another solve runs."""
     global _solves_in_flight
     with _lock:
@@ -33,7 +64,7 @@ def solve_apart(problem: Problem, params: SolveParams) -> Result:
         with ProcessPoolExecutor(
             max_workers=1, mp_context=spawn, initializer=die_with, initargs=(os.getpid(),)
         ) as pool:
-            return pool.submit(solve, problem, params).result()
+            return pool.submit(function, *args).result()
     finally:
         with _lock:
             _solves_in_flight -= 1

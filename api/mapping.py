@@ -2,6 +2,9 @@
 
 Nothing else in ``api/`` turns rows into core objects. Times become slots of a horizon that starts at the later of
 the programme's start and the current slot, so that "now" is the horizon start the SME reserve rule counts from.
+A request's ``submitted_at`` is when the service received it (its row's ``created_at``), and it cannot start
+before then: its earliest slot is the later of the one it asks for and the first slot boundary at or after its
+receipt (asked at 10:20 to start at 10:00, it may start at 11:00).
 """
 
 from __future__ import annotations
@@ -136,11 +139,23 @@ def _programme(session: Session, row: m.Programme) -> Programme:
     )
 
 
-def _request(row: Row[Any] | m.RequestCreate, request_id: str, org_id: str, horizon: Horizon) -> Request:
+def _earliest_slot(row: Row[Any] | m.RequestCreate, submitted_at: datetime, horizon: Horizon) -> int:
+    """The first slot ``row`` may start in: at or after its ``earliest_start`` and at or after its receipt, and not
+    before the horizon's start (the slot "now" is in), so that the optimiser's delay counts from now on: the wait
+    already spent is sunk, as in ``pcs simulate`` (:func:`scheduler.sim.online.optimiser_view`); the optimiser's
+    aging counts the wait from ``submitted_at``."""
+    return max(0, horizon.slot_at_or_after(row.earliest_start), horizon.slot_at_or_after(submitted_at))
+
+
+def _request(
+    row: Row[Any] | m.RequestCreate, request_id: str, org_id: str, submitted_at: datetime, horizon: Horizon
+) -> Request:
+    """The core request of a stored row (``submitted_at`` its ``created_at``) or of a submission being checked
+    (``submitted_at`` the time it is received)."""
     max_cost = getattr(row, "max_cost_fen", None)
     if isinstance(row, m.RequestCreate) and row.max_cost_cny is not None:
         max_cost = parse.cny_to_fen(str(row.max_cost_cny), "max_cost_cny")
-    earliest, deadline = horizon.slot_at_or_after(row.earliest_start), horizon.slot_at_or_before(row.deadline)
+    earliest, deadline = _earliest_slot(row, submitted_at, horizon), horizon.slot_at_or_before(row.deadline)
     if deadline <= earliest:
         raise InputError("deadline", "must be after earliest_start by at least one whole slot")
     return Request(
@@ -154,6 +169,7 @@ def _request(row: Row[Any] | m.RequestCreate, request_id: str, org_id: str, hori
         sites=parse.names(row.sites),
         max_cost_fen=max_cost,
         voucher_id=row.voucher_id,
+        submitted_at=submitted_at,
     )
 
 
@@ -247,7 +263,7 @@ def _pending(
                 kept.append(since.problem.request_by_id[request_id])
             continue
         row = rows[request_id]
-        request = _request(row, row.id, row.org_id, horizon) if _window_left(row, horizon) else None
+        request = _request(row, row.id, row.org_id, row.created_at, horizon) if _window_left(row, horizon) else None
         if request is None:
             pre_rejected[row.id] = Reason("window_too_short", "Its deadline is too close: no whole slot is left.")
             continue
@@ -264,7 +280,7 @@ def _pending(
 
 
 def _window_left(row: Row[Any], horizon: Horizon) -> bool:
-    return horizon.slot_at_or_before(row.deadline) > horizon.slot_at_or_after(row.earliest_start)
+    return horizon.slot_at_or_before(row.deadline) > _earliest_slot(row, row.created_at, horizon)
 
 
 # ---------------------------------------------------------------- requests: checks and quotes
@@ -288,7 +304,8 @@ def check_request(
     (:func:`scheduler.refusal`: no eligible pool, more accelerators than any has, a window shorter than the run).
 
     Checks read only the cached ``catalog``; a quote passes ``live``, a session to read the committed capacity
-    and the budget left from (a submission's checks need neither).
+    and the budget left from (a submission's checks need neither). ``now`` is when the submission is received,
+    the request's ``submitted_at`` (its row's ``created_at``).
     """
     programme = catalog.programme
     if programme is None or catalog.policy is None:
@@ -307,7 +324,7 @@ def check_request(
         vouchers = (_voucher(voucher, horizon),)
     sites, pools, policy = catalog_core(catalog, horizon)
     try:
-        request = _request(create, request_id, org_id, horizon)
+        request = _request(create, request_id, org_id, now, horizon)
         problem = Problem(
             horizon=horizon,
             sites=sites,

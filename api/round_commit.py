@@ -24,7 +24,7 @@ from api import models as m
 from api.catalog import lock_version
 from api.db import table
 from api.mapping import Snapshot
-from scheduler import PERMANENT, InputError, Placement, Reason, Result, formulas, reports, validate
+from scheduler import PERMANENT, InputError, Placement, Reason, RoundDecision, formulas, reports, validate
 
 
 class RoundFailed(RuntimeError):
@@ -153,15 +153,23 @@ def hold(session: Session, checked: Checked) -> bool:
 
 
 def commit_plan(
-    session: Session, checked: Checked, result: Result, row: m.AllocationRound, actor: str, now: datetime
+    session: Session,
+    checked: Checked,
+    decision: RoundDecision,
+    reasons: dict[str, Reason],
+    row: m.AllocationRound,
+    actor: str,
+    now: datetime,
 ) -> None:
-    """Write what ``checked`` holds (allocations, voucher debits), the decisions on every request the round
-    considered (the reasons ``result`` gives for those it leaves unplaced) and the round's figures to ``row``."""
+    """Write what ``checked`` holds (the allocations ``decision`` commits, their voucher debits), the decisions on
+    every request the round considered and the round's figures to ``row``. A request it does not commit is
+    rejected when its reason in ``reasons`` is permanent, and otherwise stays pending with that reason, for a
+    later round to decide again."""
     snap, fresh, plan, allocations = checked.snap, checked.fresh, checked.plan, checked.allocations
     if allocations:
         session.execute(insert(table(m.Allocation)), allocations)
     decisions = [_decision(a["request_id"], m.RequestStatus.ALLOCATED, None, row.id) for a in allocations]
-    for request_id, reason in result.reasons.items():
+    for request_id, reason in reasons.items():
         if request_id in fresh.problem.request_by_id:
             status = m.RequestStatus.REJECTED if reason.code in PERMANENT else m.RequestStatus.PENDING
             decisions.append(_decision(request_id, status, reason, row.id))
@@ -181,9 +189,11 @@ def commit_plan(
     crud.post_entries(session, debits, actor)
     row.horizon_start = snap.problem.horizon.start
     row.inputs_hash, row.policy_version = snap.inputs_hash, snap.policy_version
-    row.solver_status, row.result_status = result.solver_status, result.status
-    row.objective, row.bound, row.gap = result.objective, result.bound, result.gap
-    row.greedy_objective = result.greedy_objective
+    row.result_status, row.objective = decision.status, decision.objective
+    if decision.result is not None:  # the optimiser's account of its whole plan (committed and later starts)
+        result = decision.result
+        row.solver_status, row.bound, row.gap = result.solver_status, result.bound, result.gap
+        row.greedy_objective = result.greedy_objective
     row.requests_considered, row.placed = len(snap.problem.requests), len(plan)
     row.subsidy_fen = sum(p.subsidy_fen for p in plan)
     row.kpis = checked.kpis  # over all the requests it considered

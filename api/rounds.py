@@ -10,7 +10,12 @@ What a round reads, and when:
 
 1. The snapshot (:func:`api.mapping.snapshot`), in a read transaction: the catalogue, every pending request, the
    live allocations and the subsidy paid. It is the round's only full read of the state it solves.
-2. The solve, in a child process (:func:`api.apart.solve_apart`), reads nothing.
+2. The solve, in a child process (:func:`api.apart.decide_apart`), reads nothing. It runs the platform's online
+   policy, as ``pcs simulate`` does (:func:`scheduler.decide_round`): the optimiser plans every pending request, and
+   the round commits only the placements that start before the next round (``round_minutes`` after now); the other
+   requests stay pending, and a later round decides them again. The solve is deterministic (CP-SAT's
+   deterministic time), so the round's record (seed, workers, time limit, ``next_round_slot``,
+   ``wait_weight_per_slot``) and inputs give the same plan again.
 3. The re-check (:func:`api.round_commit.check`), in a read transaction, still outside the write lock: what may
    have changed since the snapshot (the catalogue tables whose counters moved, the ids of the pending requests and
    the rows of new ones, the live allocations, the subsidy paid). The plan is validated again on that state.
@@ -38,12 +43,12 @@ from sqlmodel import Session, select
 
 from api import crud, mapping, reconcile, reports, round_commit
 from api import models as m
-from api.apart import solve_apart
+from api.apart import decide_apart
 from api.db import read_session, table, utcnow, write_session
 from api.mapping import Snapshot
 from api.round_commit import Checked, RoundFailed
 from api.settings import Settings
-from scheduler import Result, SolveParams
+from scheduler import WAIT_WEIGHT_PER_SLOT, Horizon, Reason, RoundDecision, SolveParams
 
 __all__ = ["Lease", "RoundBusy", "RoundFailed", "finish_round", "run_round", "start_round"]
 
@@ -101,14 +106,20 @@ def finish_round(
     try:
         with read_session(engine) as session:
             snap = mapping.snapshot(session, now)
-        result = None if snap is None else solve_snapshot(snap, record.time_limit_s, record.seed, record.num_workers)
+        params = SolveParams(
+            time_limit_s=record.time_limit_s, seed=record.seed, num_workers=record.num_workers, deterministic=True
+        )
+        decided, next_slot = None, None
+        if snap is not None:
+            next_slot = next_round(snap.problem.horizon, now, settings.round_minutes)
+            decided = solve_snapshot(snap, next_slot, params)
         elapsed = time.perf_counter() - started
         if elapsed > settings.round_timeout_s:
             raise RoundFailed(f"timed out: snapshot and solve took {elapsed:.1f} s > {settings.round_timeout_s} s")
         checked: Checked | None = None
-        if snap is not None and result is not None:
+        if snap is not None and decided is not None:
             with read_session(engine) as session:
-                checked = round_commit.check(session, snap, result.plan, now, record.id, since=snap)
+                checked = round_commit.check(session, snap, decided[0].committed, now, record.id, since=snap)
         with write_session(engine) as session:
             lock = _lock_row(session)
             if lock.holder != holder:
@@ -116,13 +127,15 @@ def finish_round(
             crud.advance_lifecycle(session, now)
             row = session.get(m.AllocationRound, record.id)
             assert row is not None
-            if checked is not None and result is not None:
+            if checked is not None and decided is not None:
+                decision, reasons = decided
+                row.next_round_slot, row.wait_weight_per_slot = next_slot, WAIT_WEIGHT_PER_SLOT
                 if not round_commit.hold(session, checked):  # re-read and re-validate under the locks
                     # what it keeps is a part of the plan whose requests and vouchers are already locked
                     checked = round_commit.check(
-                        session, checked.snap, result.plan, now, record.id, since=checked.fresh
+                        session, checked.snap, decision.committed, now, record.id, since=checked.fresh
                     )
-                round_commit.commit_plan(session, checked, result, row, actor, now)
+                round_commit.commit_plan(session, checked, decision, reasons, row, actor, now)
             else:
                 row.error = "no programme horizon left (or no programme or policy configured): nothing to allocate"
             session.flush()
@@ -147,10 +160,18 @@ def finish_round(
     return row
 
 
-def solve_snapshot(snap: Snapshot, time_limit_s: float, seed: int, workers: int) -> Result:
-    """``scheduler.solve`` on the snapshot's problem (its commitments included, so they never move), in a process of
-    its own (:mod:`api.apart`)."""
-    return solve_apart(snap.problem, SolveParams(time_limit_s=time_limit_s, seed=seed, num_workers=workers))
+def solve_snapshot(snap: Snapshot, next_slot: int, params: SolveParams) -> tuple[RoundDecision, dict[str, Reason]]:
+    """The online policy's round on the snapshot's problem (its commitments included, so they never move), in a
+    process of its own (:func:`api.apart.decide_apart`): the placements that start before slot ``next_slot``, and
+    a reason for every request it leaves pending or rejects."""
+    return decide_apart(snap.problem, next_slot, params)
+
+
+def next_round(horizon: Horizon, now: datetime, round_minutes: float) -> int:
+    """The slot of ``horizon`` at which the next round runs, ``round_minutes`` after ``now``: its first slot boundary
+    at or after that time, and at least slot 1 (the horizon starts at the slot ``now`` is in, see
+    :func:`api.mapping.horizon_at`), so a placement starts before the next round exactly when its slot is below it."""
+    return max(1, horizon.slot_at_or_after(now + timedelta(minutes=round_minutes)))
 
 
 # ---------------------------------------------------------------- the lease

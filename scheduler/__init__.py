@@ -50,12 +50,18 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {  # public name: (module, name th
     "read_vouchers": ("scheduler.io.scenario_tables", "read_vouchers"),
     "parse": ("scheduler.io.parse", None),
     "simulate": ("scheduler.sim.simulate", "simulate"),
+    "OPTIMISER": ("scheduler.sim.online", "OPTIMISER"),
+    "WAIT_WEIGHT_PER_SLOT": ("scheduler.sim.online", "WAIT_WEIGHT_PER_SLOT"),
+    "RoundDecision": ("scheduler.sim.online", "RoundDecision"),
+    "decide_round": ("scheduler.sim.online", "decide_round"),
     "reports": ("scheduler.report.reports", None),
     "export": ("scheduler.report.export", None),
 }
 
 __all__ = [
+    "OPTIMISER",
     "PERMANENT",
+    "WAIT_WEIGHT_PER_SLOT",
     "Commitment",
     "CsvRef",
     "Horizon",
@@ -71,10 +77,12 @@ __all__ = [
     "Reason",
     "Request",
     "Result",
+    "RoundDecision",
     "Scenario",
     "Site",
     "SolveParams",
     "Voucher",
+    "decide_round",
     "export",
     "formulas",
     "load_scenario",
@@ -118,6 +126,7 @@ if TYPE_CHECKING:
     from scheduler.rules.quote import quote
     from scheduler.rules.reasons import PERMANENT, Reason, refusal
     from scheduler.rules.validate import violations as validate
+    from scheduler.sim.online import OPTIMISER, WAIT_WEIGHT_PER_SLOT, RoundDecision, decide_round
     from scheduler.sim.simulate import simulate
 
 

@@ -13,7 +13,7 @@ from scheduler.model.domain import Voucher
 from scheduler.model.errors import InputError
 from scheduler.optimise.solve import SolveParams
 from scheduler.rules.validate import violations
-from scheduler.sim.online import decide_round, repaid
+from scheduler.sim.online import decide_round, optimiser_view, repaid
 from scheduler.sim.simulate import (
     Arrival,
     Demand,
@@ -87,14 +87,14 @@ def test_a_round_commits_only_what_starts_before_the_next_round(scheduler: str) 
 
 def test_the_optimiser_values_waiting_in_a_round_more_than_the_policy_does() -> None:
     # a green pool frees up at slot 3; now only a pool on a 100 g/kWh grid: 192 g CO2 cost 38 milli-points at 0.2
-    # per kg; three slots of waiting cost 3 x 2 under the policy's 0.05 %, 3 x 20 under the round's 0.5 %
+    # per kg; three slots of waiting cost 3 x 2 under the policy's 0.05 %, more than 3 x 20 in a round
     sites = [make_site("grey", grid_co2_g_per_kwh=100.0), make_site("green", green_share=1.0)]
     pools = [make_pool("now", site_id="grey"), make_pool("later", site_id="green", maintenance=[(0, 3, 4)])]
     a = make_request("a", LARGE, 2, 2, 0, 12)
     policy = make_policy(carbon_weight_per_kg=0.2, delay_weight_per_slot=0.0005)
     problem = make_problem(pools=pools, sites=sites, requests=[a], policy=policy)
     solve_params = SolveParams(time_limit_s=1.0, num_workers=1, deterministic=True)
-    patient = decide_round(problem, "optimiser", 1, solve_params, wait_weight_per_slot=0.0)
+    patient = decide_round(problem, "optimiser", 1, solve_params, 0.0, 0.0)
     assert patient.committed == () and not patient.violations  # the policy alone waits for the green pool
     eager = decide_round(problem, "optimiser", 1, solve_params)
     assert [(p.request_id, p.pool_id, p.start_slot) for p in eager.committed] == [("a", "now", 0)]
@@ -172,11 +172,18 @@ def test_round_problem_turns_earlier_placements_into_commitments_and_shifts_main
     assert [(w.start_slot, w.end_slot) for w in shifted.pools[0].maintenance] == [(6, 8)]
 
 
-def test_clipped_and_unclipped_earliest_starts() -> None:
-    a = make_request("a", LARGE, 1, 1, 2, 12)
-    problem = make_problem(requests=[a])
-    assert round_problem(problem, 5, 12, [a], (), {}).requests[0].earliest_slot == 0
-    assert round_problem(problem, 5, 12, [a], (), {}, clip_earliest=False).requests[0].earliest_slot == -3
+def test_the_optimiser_counts_delay_from_now_and_prices_each_request_s_wait() -> None:
+    a = make_request("a", LARGE, 1, 1, 2, 12)  # 1 accelerator-hour, arrived 3 h before the round
+    b = make_request("b", LARGE, 4, 5, 5, 12)  # 20 accelerator-hours
+    problem = make_problem(requests=[a, b], policy=make_policy(delay_weight_per_slot=0.0005))
+    round_ = round_problem(problem, 5, 12, [a, b], (), {})
+    assert [r.earliest_slot for r in round_.requests] == [-3, 0]  # the baselines' queues see the arrival order
+    seen = optimiser_view(round_, wait_weight_per_slot=0.01, per_request_acc_h=2).requests
+    assert [r.earliest_slot for r in seen] == [0, 0]  # the optimiser's delay counts from now
+    assert [r.wait_weight_per_slot for r in seen] == [0.5, pytest.approx(0.01 + 2 / 20)]  # 0.01 + 2/1 capped
+    assert [r.wait_weight_per_slot for r in optimiser_view(round_, 0.0, 0).requests] == [0.0005, 0.0005]
+    # the score prices it: a slot of b's wait costs 11 % of its value
+    assert formulas.delay_penalty_milli_per_slot(round_, seen[1]) == round(formulas.value_milli(round_, b) * 0.11)
 
 
 def test_whole_run_check_knows_when_the_sme_reserve_was_lent() -> None:

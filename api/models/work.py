@@ -178,6 +178,8 @@ class AllocationRound(SQLModel, table=True):
     time_limit_s: float = 0.0
     seed: int = 0
     num_workers: int = 1
+    next_round_slot: int | None = Field(default=None, description="it committed the placements before this slot")
+    wait_weight_per_slot: float | None = Field(default=None, description="the optimiser's value of a slot of waiting")
     solver_status: str | None = Field(default=None, max_length=32)
     result_status: str | None = Field(default=None, max_length=32)
     objective: float | None = None
@@ -206,6 +208,8 @@ class RoundPublic(SQLModel):
     time_limit_s: float
     seed: int
     num_workers: int
+    next_round_slot: int | None
+    wait_weight_per_slot: float | None
     solver_status: str | None
     result_status: str | None
     objective: float | None

@@ -190,9 +190,14 @@ class Request:
     max_cost_fen: int | None = None
     voucher_id: str | None = None
     submitted_at: datetime | None = None
+    wait_weight_per_slot: float | None = None
+    """What a slot of waiting costs this request, as a share of its value, in place of the policy's
+    ``delay_weight_per_slot``; the online policy sets it in a round (:mod:`scheduler.sim.online`)."""
 
     def __post_init__(self) -> None:
         where = f"request {self.id}"
+        weight = self.wait_weight_per_slot
+        _require(weight is None or 0 <= weight < 1, f"{where}: wait_weight_per_slot", "must lie in [0, 1)")
         _require(bool(self.id), "request.request_id", "must not be empty")
         aware = isinstance(self.submitted_at, datetime) and self.submitted_at.utcoffset() is not None
         rule = f"must be a datetime with a UTC offset, got {self.submitted_at!r}"

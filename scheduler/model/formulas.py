@@ -12,7 +12,8 @@ For request ``r`` of class ``c`` placed on pool ``p`` (site ``s``) at slot ``t``
 - value (milli)  ``1000 * class_weight_c * accelerators_r * duration_hours_r`` (requested work, so a
   faster pool is not penalised)
 - score (milli)  ``value - carbon_weight_per_kg * co2_g - delay(r) * (t - earliest_slot_r)`` with
-  ``delay(r) = round(value * delay_weight_per_slot)``
+  ``delay(r) = round(value * delay_weight_per_slot)`` (the request's own ``wait_weight_per_slot`` instead, when
+  a round of the online policy set one)
 
 The objective maximised is the sum of the scores of the placed requests.
 """
@@ -88,7 +89,8 @@ def carbon_penalty_milli(problem: Problem, request: Request, pool: Pool) -> int:
 
 
 def delay_penalty_milli_per_slot(problem: Problem, request: Request) -> int:
-    return round(value_milli(problem, request) * problem.policy.delay_weight_per_slot)
+    weight = request.wait_weight_per_slot
+    return round(value_milli(problem, request) * (problem.policy.delay_weight_per_slot if weight is None else weight))
 
 
 def score_milli(problem: Problem, request: Request, pool: Pool, start_slot: int) -> int:

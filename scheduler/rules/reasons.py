@@ -137,3 +137,13 @@ def _exhausted(request: Request, now: RuleState) -> Reason | None:
     return Reason(
         "voucher_exhausted", "Its voucher's balance is spent, and without the subsidy its cost is above its max_cost."
     )
+
+
+def planned_later(problem: Problem, placement: Placement) -> Reason:
+    """The reason of a request a round planned to start later and did not commit (:mod:`scheduler.sim.online`)."""
+    start = problem.horizon.to_datetime(placement.start_slot).isoformat(timespec="minutes")
+    return Reason(
+        "planned_later",
+        f"Planned to start at {start} on {placement.pool_id}; not committed yet: the round before its start decides "
+        "it again, with the demand that arrives meanwhile.",
+    )

@@ -7,16 +7,19 @@ pending and the next round decides them again, with the demand that has arrived 
 baselines work by their published semantics (FIFO, EASY backfill, Kueue admit what starts now; EASY's head
 reservation is held within the round), and the optimiser runs the same way, so they are compared on equal terms.
 
-The optimiser plans the whole horizon each round, but values a slot of waiting at
-``max(policy.delay_weight_per_slot, wait_weight_per_slot)`` of a request's value (default 0.5 % an hour, against
-the policy's 0.05 %): in a round, capacity left idle now is lost for good while later capacity will be contested by
-requests not yet known, so a plan that starts work now is worth more than the policy's own delay weight says.
-Measured on two days of the ITP trace (541 requests, 1 s per round): with the policy's weight alone the optimiser
-waited 3.0 h (median; SME p90 7.1 h) for 0.99 x EASY's weighted value; at 0.5 % an hour 0.9 h (SME p90 2.9 h) for
-1.003 x; at 1 % and 3 % 1.0 and 1.8 h (SME p90 4.5 and 5.5 h) for 1.009 x and 1.002 x. Promising later starts
-(every planned start kept as a promise that later rounds may improve but not break) was measured too and dropped:
-with the policy's weight it met 97.5 % of deadlines against 92.5 % without, but it locks capacity for work that
-later, more valuable arrivals need, and reached 0.89-0.91 x EASY's weighted value.
+The optimiser plans the whole horizon each round, but prices waiting higher than the policy's objective does
+(:func:`optimiser_view`): a slot of waiting costs a request 0.5 % of its value (the policy says 0.05 %), because in
+a round capacity left idle now is lost for good while later capacity will be contested by requests not yet known;
+plus the value of 50 accelerator-hours of its class whatever its size, so that short requests are not left
+waiting behind long ones of the same worth per hour (Smith's rule). Measured on 7-day runs of the ITP trace (1,763
+requests) and the Philly trace (633), 1 s a round, against EASY backfill: with the policy's delay weight alone the
+optimiser waited 3.0 h at the median on two days of ITP (SME p90 7.1 h) for 0.99 x EASY's weighted value; at
+0.5 % an hour 1.84 h (SME p90 5.0 h, against EASY's 1.8 h) for 1.011 x on ITP; with the per-request term as well
+0.77 h (SME p90 2.99 h) for 1.013 x on ITP and 0.81 h (SME p90 2.0 h, EASY 2.1 h) for 1.046 x on Philly. A term
+of 10 or 200 accelerator-hours, and aging (the weight growing with the hours waited, Slurm's age factor), did no
+better. Promising later starts (every planned start kept as a promise that later rounds may improve but not
+break) was measured too and dropped: it met more deadlines (97.5 % against 92.5 % on two days of ITP) but locks
+capacity for work that later, more valuable arrivals need, and reached 0.89-0.91 x EASY's weighted value.
 
 One code path serves ``pcs simulate`` (:func:`scheduler.sim.simulate.simulate`) and the API's rounds, and every
 round's plan goes through the independent validator (:func:`scheduler.rules.validate.violations`), and so does what
@@ -32,8 +35,10 @@ from dataclasses import dataclass
 from scheduler.model import formulas
 from scheduler.model.domain import Placement, Problem
 from scheduler.model.errors import InputError
+from scheduler.optimise.result import Result
 from scheduler.optimise.solve import SolveParams, solve
 from scheduler.rules.base import Violation
+from scheduler.rules.reasons import PERMANENT, Reason, explain, planned_later
 from scheduler.rules.state import RuleState
 from scheduler.rules.validate import violations
 from scheduler.sim.baselines import BASELINES
@@ -41,6 +46,12 @@ from scheduler.sim.baselines import BASELINES
 OPTIMISER = "optimiser"
 WAIT_WEIGHT_PER_SLOT = 0.005
 """The optimiser's value of a slot of waiting in a round, as a share of the request's value (0.5 % an hour)."""
+
+
+WAIT_PER_REQUEST_ACC_H = 50.0
+"""And the value of this many accelerator-hours of its class per slot, whatever the request's size."""
+MAX_WAIT_WEIGHT = 0.5
+"""The most a slot of waiting costs a request in a round, as a share of its value."""
 
 
 def scheduler_names() -> list[str]:
@@ -59,6 +70,20 @@ class RoundDecision:
     objective: float
     wall_time_s: float
     violations: tuple[Violation, ...]
+    plan: tuple[Placement, ...] = ()
+    """The round's whole plan: ``committed`` and the later starts it forecast, decided again next round."""
+    result: Result | None = None
+    """The optimiser's solve (its bound, gap, solver status and greedy start); ``None`` for a baseline."""
+
+    def reasons(self, problem: Problem) -> dict[str, Reason]:
+        """Why each request of ``problem`` this round did not commit is still waiting: a later start it was planned
+        for (decided again next round), else :func:`scheduler.rules.reasons.explain`'s reason."""
+        later = {p.request_id: p for p in self.plan if p not in self.committed}
+        found = explain(problem, self.committed)
+        for request_id, placement in later.items():
+            if request_id in found and found[request_id].code not in PERMANENT:
+                found[request_id] = planned_later(problem, placement)
+        return found
 
 
 def decide_round(
@@ -67,15 +92,17 @@ def decide_round(
     next_round: int,
     solve_params: SolveParams,
     wait_weight_per_slot: float = WAIT_WEIGHT_PER_SLOT,
+    per_request_acc_h: float = WAIT_PER_REQUEST_ACC_H,
 ) -> RoundDecision:
-    """Decide one round of ``problem`` (its horizon starts now) with ``scheduler``; ``next_round`` is the slot at
-    which the next round runs."""
+    """Decide one round of ``problem`` with ``scheduler``; ``next_round`` is the slot at which the next round runs.
+
+    ``problem``'s horizon starts now; a request that arrived before now keeps its earliest start (negative) or its
+    ``submitted_at``, so that the baselines' queues keep the arrival order; the optimiser sees
+    :func:`optimiser_view`."""
     started = time.perf_counter()
+    result: Result | None = None
     if scheduler == OPTIMISER:
-        policy = problem.policy
-        weight = max(policy.delay_weight_per_slot, wait_weight_per_slot)
-        online = dataclasses.replace(problem, policy=dataclasses.replace(policy, delay_weight_per_slot=weight))
-        result = solve(online, solve_params)
+        result = solve(optimiser_view(problem, wait_weight_per_slot, per_request_acc_h), solve_params)
         plan, status = result.plan, result.status
     elif (schedule := BASELINES.get(scheduler)) is not None:
         plan, status = schedule(problem), "baseline"
@@ -89,7 +116,25 @@ def decide_round(
         objective=formulas.objective_milli(problem, plan) / formulas.MILLI,
         wall_time_s=time.perf_counter() - started,
         violations=tuple(violations(problem, plan)) + tuple(violations(problem, committed)),
+        plan=plan,
+        result=result,
     )
+
+
+def optimiser_view(problem: Problem, wait_weight_per_slot: float, per_request_acc_h: float) -> Problem:
+    """The round as the optimiser solves it. Every request's delay counts from now (its earliest start no earlier
+    than slot 0: the wait already spent is sunk and must not make an old request worth less), and a slot of waiting
+    costs it ``max(policy.delay_weight_per_slot, wait_weight_per_slot)`` of its value plus the value of
+    ``per_request_acc_h`` accelerator-hours of its class, whatever its size (its ``wait_weight_per_slot``, at most
+    :data:`MAX_WAIT_WEIGHT`). The first term alone weighs every accelerator-hour's wait alike, so the order of
+    requests of one class is left to chance and small ones wait longest; the second is Smith's rule for weighted
+    waiting time per request: a short request goes first, a long one still wins by its value."""
+    base = max(problem.policy.delay_weight_per_slot, wait_weight_per_slot)
+    requests = []
+    for r in problem.requests:
+        weight = min(MAX_WAIT_WEIGHT, base + per_request_acc_h / (r.accelerators * r.duration_hours))
+        requests.append(dataclasses.replace(r, earliest_slot=max(0, r.earliest_slot), wait_weight_per_slot=weight))
+    return dataclasses.replace(problem, requests=tuple(requests))
 
 
 def repaid(problem: Problem, placements: list[Placement]) -> tuple[Placement, ...]:

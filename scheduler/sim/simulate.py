@@ -44,7 +44,13 @@ from scheduler.optimise.solve import SolveParams
 from scheduler.rules import sme_reserve
 from scheduler.rules.base import Violation
 from scheduler.rules.validate import violations
-from scheduler.sim.online import OPTIMISER, WAIT_WEIGHT_PER_SLOT, decide_round, scheduler_names
+from scheduler.sim.online import (
+    OPTIMISER,
+    WAIT_PER_REQUEST_ACC_H,
+    WAIT_WEIGHT_PER_SLOT,
+    decide_round,
+    scheduler_names,
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ class SimulationParams:
 
     ``scheduler`` is ``optimiser`` (:func:`scheduler.optimise.solve.solve` with ``time_limit_s`` per round), or a
     name in :data:`scheduler.sim.baselines.BASELINES`. Every round commits only what starts before the next round
-    (:mod:`scheduler.sim.online`); ``wait_weight_per_slot`` is the optimiser's value of waiting there.
+    (:mod:`scheduler.sim.online`); ``wait_weight_per_slot`` and ``per_request_acc_h`` are the optimiser's value
+    of waiting there (:func:`scheduler.sim.online.optimiser_view`).
     ``lookahead_hours`` caps each round's horizon (``None``: to the timeline's end).
     ``deterministic`` (the default): the optimiser's time limit is CP-SAT's deterministic time, so two runs of
     the same simulation give the same placements (:attr:`scheduler.optimise.solve.SolveParams.deterministic`).
@@ -115,6 +122,7 @@ class SimulationParams:
     seed: int = 0
     lookahead_hours: int | None = None
     wait_weight_per_slot: float = WAIT_WEIGHT_PER_SLOT
+    per_request_acc_h: float = WAIT_PER_REQUEST_ACC_H
     deterministic: bool = True
     progress: bool | None = None
 
@@ -186,10 +194,9 @@ def _shift_pool(pool: Pool, now: int) -> Pool:
     return dataclasses.replace(pool, maintenance=windows)
 
 
-def _shift_request(request: Request, now: int, clip: bool) -> Request:
-    earliest = request.earliest_slot - now
+def _shift_request(request: Request, now: int) -> Request:
     return dataclasses.replace(
-        request, earliest_slot=max(0, earliest) if clip else earliest, deadline_slot=request.deadline_slot - now
+        request, earliest_slot=request.earliest_slot - now, deadline_slot=request.deadline_slot - now
     )
 
 
@@ -200,14 +207,12 @@ def round_problem(
     pending: Iterable[Request],
     committed: Iterable[Placement],
     spent_by_voucher: Mapping[str, int],
-    clip_earliest: bool = True,
 ) -> Problem:
     """The problem of the round at timeline slot ``now``: horizon ``[now, end)`` as slots ``0..end-now``.
 
-    With ``clip_earliest`` a waiting request's earliest start becomes slot 0, so the optimiser's delay term
-    counts only delay from now on (wait already spent is sunk and must not make old requests worth less);
-    without it, it stays negative, so baselines that queue by earliest start keep the arrival order. ``committed``
-    is in timeline slots."""
+    A waiting request's earliest start stays where it was, negative once passed, so that the baselines' queues
+    keep the arrival order (the optimiser counts delay from now: :func:`scheduler.sim.online.optimiser_view`).
+    ``committed`` is in timeline slots."""
     horizon = Horizon(timeline.horizon.to_datetime(now), timeline.horizon.slot_minutes, end - now)
     paid = timeline.after_spending(spent_by_voucher)
     return Problem(
@@ -219,7 +224,7 @@ def round_problem(
             dataclasses.replace(v, valid_from_slot=v.valid_from_slot - now, valid_until_slot=v.valid_until_slot - now)
             for v in paid.vouchers
         ),
-        requests=tuple(_shift_request(r, now, clip_earliest) for r in pending),
+        requests=tuple(_shift_request(r, now) for r in pending),
         policy=timeline.policy,
         programme=paid.programme,
         commitments=tuple(timeline.held(p, shift=now) for p in committed if p.end_slot > now),
@@ -300,10 +305,10 @@ def simulate(
             del pending[request_id]
         if not pending:
             continue
-        clip = params.scheduler == OPTIMISER
         horizon_end = min(end, now + lookahead)
-        round_ = round_problem(timeline, now, horizon_end, pending.values(), plan, spent, clip)
-        decision = decide_round(round_, params.scheduler, step, solve_params, params.wait_weight_per_slot)
+        round_ = round_problem(timeline, now, horizon_end, pending.values(), plan, spent)
+        weights = (params.wait_weight_per_slot, params.per_request_acc_h)
+        decision = decide_round(round_, params.scheduler, step, solve_params, *weights)
         found += [(now, v) for v in decision.violations]
         for p in decision.committed:
             plan.append(p.shifted(now))

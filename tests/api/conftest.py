@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.api.tiny import ADMIN_TOKEN, write_tiny_scenario
+from tests.api.tiny import ADMIN_TOKEN, ROUND_AFTER_THE_HORIZON, write_tiny_scenario
 
 
 def _pg_schema_url(base: str, schema: str) -> str:
@@ -56,6 +56,7 @@ def settings(database_url: str, scenario: Path) -> Settings:
         admin_token=ADMIN_TOKEN,
         round_time_limit_s=2.0,
         round_workers=1,
+        round_minutes=ROUND_AFTER_THE_HORIZON,
     )
 
 

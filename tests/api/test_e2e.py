@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.api.tiny import ADMIN, ADMIN_TOKEN, at, bearer, make_user, request_body
+from tests.api.tiny import ADMIN, ADMIN_TOKEN, ROUND_AFTER_THE_HORIZON, at, bearer, make_user, request_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,11 @@ def server_process(
 
 @pytest.fixture
 def server(database_url: str, scenario: Path, tmp_path: Path) -> Iterator[httpx.Client]:
-    with running_server(database_url, scenario, tmp_path / "server.log") as client:
+    """A server whose next round, after its first scheduled one (5 s after it starts), lies past the tiny horizon:
+    a round commits every placement it plans, so a session sees its request allocated (with rounds every 3 s,
+    nothing that starts tomorrow would start before the next round)."""
+    minutes = str(ROUND_AFTER_THE_HORIZON)
+    with running_server(database_url, scenario, tmp_path / "server.log", PCS_ROUND_MINUTES=minutes) as client:
         yield client
 
 
@@ -193,7 +197,7 @@ def test_real_server_sme_and_admin_session(server: httpx.Client) -> None:
         frame = read(io.BytesIO(report.content))
         assert frame["used_acc_h"].sum() > 0 and frame["subsidy_cny"].sum() > 0
 
-    for _ in range(100):  # the periodic rounds run too
+    for _ in range(100):  # the scheduled rounds run too
         if any(r["trigger"] == "schedule" for r in server.get("/rounds", headers=ADMIN).json()):
             break
         time.sleep(0.2)

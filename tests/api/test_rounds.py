@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from api import crud, mapping, reports, round_commit, rounds
 from api import models as m
 from api.db import make_engine, utcnow, write_session
 from api.settings import Settings
-from tests.api.tiny import ADMIN, at, make_user, request_body, run_round_now
+from scheduler import WAIT_WEIGHT_PER_SLOT
+from tests.api.tiny import ADMIN, at, horizon_start, make_user, request_body, run_round_now
 
 
 def state(engine: Engine) -> dict[str, Any]:
@@ -84,10 +85,10 @@ def test_a_plan_with_violations_is_never_committed(
     real = rounds.solve_snapshot
 
     def overbooking(snap: mapping.Snapshot, *args: Any) -> Any:
-        result = real(snap, *args)
+        decision, reasons = real(snap, *args)
         # every request on the A800 pool at slot 0: over capacity and outside windows
-        plan = tuple(dataclasses.replace(p, pool_id="p-a800", start_slot=0) for p in result.plan)
-        return dataclasses.replace(result, plan=plan)
+        plan = tuple(dataclasses.replace(p, pool_id="p-a800", start_slot=0) for p in decision.committed)
+        return dataclasses.replace(decision, committed=plan), reasons
 
     monkeypatch.setattr(rounds, "solve_snapshot", overbooking)
     record = rounds.run_round(engine, settings)
@@ -262,6 +263,36 @@ def test_committed_allocations_never_move(client: TestClient, engine: Engine, se
         for pool_id, capacity in pools.items():
             used = sum(a.accelerators for a in allocations if a.pool_id == pool_id and a.start <= t < a.end)
             assert used <= capacity
+
+
+def test_an_hourly_round_commits_what_starts_before_the_next_round_and_leaves_the_rest_pending(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """The online policy of ``pcs simulate``: a round commits the placements that start before the next round;
+    a request whose earliest start is hours later stays pending, with no allocation, until a round near its start."""
+    hourly = settings.model_copy(update={"round_minutes": 60.0})
+    sme = make_user(client, "alpha", "sme", "sme-a")
+    for request_id, earliest in (("now", at(0)), ("later", at(5))):
+        body = request_body(request_id=request_id, earliest_start=earliest)
+        assert client.post("/requests", headers=sme, json=body).status_code == 201
+
+    def decisions() -> dict[str, tuple[str, Any]]:
+        with Session(engine) as session:
+            starts = {a.request_id: a.start for a in session.exec(select(m.Allocation))}
+            mine = select(m.ComputeRequest).where(col(m.ComputeRequest.id).in_(["now", "later"]))
+            return {r.id: (r.status, starts.get(r.id)) for r in session.exec(mine)}
+
+    start = horizon_start()
+    first = rounds.run_round(engine, hourly, now=start)
+    assert first.status == m.RoundStatus.COMMITTED
+    assert decisions() == {"now": (m.RequestStatus.ALLOCATED, start), "later": (m.RequestStatus.PENDING, None)}
+    later = client.get("/requests/later", headers=sme).json()
+    assert later["reason_code"] == "planned_later" and "decides it again" in later["reason"]  # not "not selected"
+    second = rounds.run_round(engine, hourly, now=start + timedelta(hours=5))
+    assert second.status == m.RoundStatus.COMMITTED
+    assert decisions()["later"] == (m.RequestStatus.ALLOCATED, start + timedelta(hours=5))
+    # what replays them: the slot their commitments start before, the optimiser's value of waiting
+    assert [(r.next_round_slot, r.wait_weight_per_slot) for r in (first, second)] == [(1, WAIT_WEIGHT_PER_SLOT)] * 2
 
 
 def test_lifecycle_moves_allocations_to_running_and_completed(client: TestClient, engine: Engine) -> None:

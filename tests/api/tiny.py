@@ -11,6 +11,11 @@ from typing import Any
 ADMIN_TOKEN = "pcs_test_admin_token"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SLOTS = 48
+ROUND_AFTER_THE_HORIZON = 4 * 24 * 60.0
+"""Minutes between rounds for most API tests: the next round lies past the tiny horizon's end (it starts tomorrow
+and lasts two days), so a round commits every placement it plans, at once, as the tests of money, races, cancels
+and reports need. The online policy's own timing (hourly rounds commit only what starts before the next round) is
+tested in ``tests/api/test_rounds.py`` with ``round_minutes=60``."""
 
 
 def horizon_start() -> datetime:
