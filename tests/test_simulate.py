@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.model import formulas
-from scheduler.model.domain import Voucher
+from scheduler.model.domain import Commitment, Voucher
 from scheduler.model.errors import InputError
 from scheduler.optimise.solve import SolveParams
 from scheduler.rules.validate import violations
@@ -257,3 +257,12 @@ def test_what_a_round_commits_is_paid_as_if_it_were_the_whole_plan() -> None:
     assert violations(problem, (plan[1],))  # committed alone, a would be paid less than in full
     again = repaid(problem, [plan[1]])
     assert [(p.request_id, p.subsidy_fen) for p in again] == [("a", 200)] and not violations(problem, again)
+
+
+@pytest.mark.parametrize("scheduler", ["optimiser", "easy"])
+def test_commitments_made_before_the_run_hold_their_capacity_in_every_round(scheduler: str) -> None:
+    # the whole pool of 4 is held in slots 0..3 before the run starts: a request arriving at 1 starts at 4
+    a = make_request("a", LARGE, 4, 2, 1, 12)
+    problem = make_problem(requests=[a], commitments=[Commitment("p1", 0, 4, 4, False)])
+    run = simulate(problem, Demand((Arrival(1, a),)), params(scheduler))
+    assert [(p.request_id, p.start_slot) for p in run.plan] == [("a", 4)] and run.valid

@@ -212,7 +212,8 @@ def round_problem(
 
     A waiting request's earliest start stays where it was, negative once passed, so that the baselines' queues
     keep the arrival order (the optimiser counts delay from now: :func:`scheduler.sim.online.optimiser_view`).
-    ``committed`` is in timeline slots."""
+    The timeline's own commitments (made before the run) and ``committed`` (in timeline slots) are the round's
+    commitments, while they last."""
     horizon = Horizon(timeline.horizon.to_datetime(now), timeline.horizon.slot_minutes, end - now)
     paid = timeline.after_spending(spent_by_voucher)
     return Problem(
@@ -227,7 +228,12 @@ def round_problem(
         requests=tuple(_shift_request(r, now) for r in pending),
         policy=timeline.policy,
         programme=paid.programme,
-        commitments=tuple(timeline.held(p, shift=now) for p in committed if p.end_slot > now),
+        commitments=tuple(
+            dataclasses.replace(c, start_slot=c.start_slot - now, end_slot=c.end_slot - now)
+            for c in timeline.commitments
+            if c.end_slot > now
+        )
+        + tuple(timeline.held(p, shift=now) for p in committed if p.end_slot > now),
     )
 
 
