@@ -266,3 +266,15 @@ def test_commitments_made_before_the_run_hold_their_capacity_in_every_round(sche
     problem = make_problem(requests=[a], commitments=[Commitment("p1", 0, 4, 4, False)])
     run = simulate(problem, Demand((Arrival(1, a),)), params(scheduler))
     assert [(p.request_id, p.start_slot) for p in run.plan] == [("a", 4)] and run.valid
+
+
+def test_topping_up_what_a_round_commits_never_lowers_a_subsidy() -> None:
+    # budget 300: a (price ceiling 250: needs at least 150 of its 200) was paid 200 and b 100; paid again in order
+    # of start, b (at 0) would take 200 and leave a (at 2) 100, above its ceiling; topped up, nobody loses
+    voucher = Voucher("v", SME, 50, 1_000, 0, 12)
+    a = make_request("a", SME, 2, 2, 0, 12, voucher_id="v", max_cost_fen=250)
+    b = make_request("b", SME, 2, 2, 0, 12, voucher_id="v")
+    problem = make_problem(requests=[a, b], vouchers=[voucher], programme=make_programme(voucher_budget_fen=300))
+    plan = [place(problem, "a", "p1", 2, subsidy_fen=200), place(problem, "b", "p1", 0, subsidy_fen=100)]
+    assert not violations(problem, tuple(plan))
+    assert repaid(problem, plan) == tuple(plan)

@@ -23,7 +23,7 @@ capacity for work that later, more valuable arrivals need, and reached 0.89-0.91
 
 One code path serves ``pcs simulate`` (:func:`scheduler.sim.simulate.simulate`) and the API's rounds, and every
 round's plan goes through the independent validator (:func:`scheduler.rules.validate.violations`), and so does what
-it commits, paid again on its own (:func:`repaid`).
+it commits, its subsidies topped up as if it were the whole plan (:func:`repaid`).
 """
 
 from __future__ import annotations
@@ -138,18 +138,23 @@ def optimiser_view(problem: Problem, wait_weight_per_slot: float, per_request_ac
 
 
 def repaid(problem: Problem, placements: list[Placement]) -> tuple[Placement, ...]:
-    """``placements`` paid again as if they were the whole plan, in order of start (then request id): each its
-    ``min(entitlement, voucher left, budget left)`` from the rule state.
+    """``placements`` (part of a valid plan) with their subsidies topped up as if they were the whole plan.
 
-    A round's plan shares the money among all its placements, and the solver may give a later one, which the
-    round does not commit, what an earlier one was entitled to; committed alone, that earlier one would be paid
-    less than in full while the voucher and budget still hold money (the vouchers rule forbids it). Paid again
-    alone, a placement never gets less than in the plan, so its price ceiling still holds."""
+    A round's plan shares the money among all its placements, and the solver may give a later one, which the round
+    does not commit, what a committed one was entitled to; committed alone, that one would be paid less than in
+    full while its voucher and the budget still hold money, which the vouchers rule forbids. So each placement paid
+    less than its entitlement (in order of start, then request id) is paid again what the rule state offers with
+    the others' subsidies taken: ``min(entitlement, voucher left, budget left)``. A subsidy only grows, so every
+    price ceiling still holds, and whoever is still paid in part has an exhausted voucher or budget."""
     state = RuleState(problem)
-    paid = []
+    for p in placements:
+        state.take(p)
+    paid = {p.request_id: p for p in placements}
     for p in sorted(placements, key=lambda p: (p.start_slot, p.request_id)):
         request, pool = problem.request_by_id[p.request_id], problem.pool_by_id[p.pool_id]
-        again = dataclasses.replace(p, subsidy_fen=state.subsidy_fen(request, pool, p.start_slot))
-        state.take(again)
-        paid.append(again)
-    return tuple(paid)
+        if p.subsidy_fen >= formulas.entitlement_fen(problem, request, pool, p.start_slot):
+            continue
+        state.release(p)
+        paid[p.request_id] = dataclasses.replace(p, subsidy_fen=state.subsidy_fen(request, pool, p.start_slot))
+        state.take(paid[p.request_id])
+    return tuple(paid[p.request_id] for p in placements)
