@@ -141,9 +141,9 @@ def _programme(session: Session, row: m.Programme) -> Programme:
 
 def _earliest_slot(row: Row[Any] | m.RequestCreate, submitted_at: datetime, horizon: Horizon) -> int:
     """The first slot ``row`` may start in: at or after its ``earliest_start`` and at or after its receipt, and not
-    before the horizon's start (the slot "now" is in), so that the optimiser's delay counts from now on: the wait
-    already spent is sunk, as in ``pcs simulate`` (:func:`scheduler.sim.online.optimiser_view`); the optimiser's
-    aging counts the wait from ``submitted_at``."""
+    before the horizon's start (the slot "now" is in): a request whose deadline has passed has no window left
+    (:func:`_window_left`). The optimiser counts delay from now on in any case
+    (:func:`scheduler.sim.online.optimiser_view`)."""
     return max(0, horizon.slot_at_or_after(row.earliest_start), horizon.slot_at_or_after(submitted_at))
 
 
